@@ -1,0 +1,113 @@
+"""The NuSeT network: a U-Net and a region proposal network sharing one encoder.
+
+Shapes (B = batch, H and W multiples of 16, A = 21 anchors per cell):
+
+- input ``(B, 1, H, W)`` float32, normalized intensities;
+- ``foreground_logits`` ``(B, 2, H, W)`` (background, nucleus);
+- ``objectness`` ``(B, A, H/16, W/16)`` logits (sigmoid gives the score);
+- ``box_deltas`` ``(B, 4*A, H/16, W/16)`` ``(dx, dy, dw, dh)`` per anchor.
+
+Differences from the original TensorFlow graph, on purpose: batch
+normalization after each convolution (trains in far fewer steps, which is
+what makes CPU training feasible); a skip connection at every decoder level;
+a ReLU after the RPN's shared 3x3 convolution; a single sigmoid logit per
+anchor instead of a two-way softmax (equivalent, half the outputs).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .anchors import NUM_ANCHORS
+
+__all__ = ["NetworkConfig", "NuSeTNet", "NetworkOutput"]
+
+STRIDE = 16  # four 2x2 poolings
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture hyper-parameters. ``base_width=64`` is the paper's layout
+    (64/128/256/512/1024); narrower widths trade accuracy for CPU speed."""
+
+    base_width: int = 16
+    batch_norm: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class NetworkOutput(NamedTuple):
+    foreground_logits: torch.Tensor
+    objectness: torch.Tensor
+    box_deltas: torch.Tensor
+
+
+def _conv_block(cin: int, cout: int, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c_in in (cin, cout):
+        layers.append(nn.Conv2d(c_in, cout, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(cout))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class RPNHead(nn.Module):
+    """3x3 shared convolution, then 1x1 objectness and 1x1 box outputs."""
+
+    def __init__(self, channels: int, num_anchors: int = NUM_ANCHORS):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.objectness = nn.Conv2d(channels, num_anchors, 1)
+        self.box_deltas = nn.Conv2d(channels, 4 * num_anchors, 1)
+        for layer, std in ((self.conv, 0.01), (self.objectness, 0.01), (self.box_deltas, 0.001)):
+            nn.init.normal_(layer.weight, std=std)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.relu(self.conv(x))
+        return self.objectness(x), self.box_deltas(x)
+
+
+class NuSeTNet(nn.Module):
+    """U-Net (depth 4) with an RPN head on the stride-16 encoder features."""
+
+    def __init__(self, config: NetworkConfig | None = None):
+        super().__init__()
+        self.config = config or NetworkConfig()
+        w, bn = self.config.base_width, self.config.batch_norm
+        widths = [w, 2 * w, 4 * w, 8 * w]
+        self.encoders = nn.ModuleList()
+        cin = 1
+        for c in widths:
+            self.encoders.append(_conv_block(cin, c, bn))
+            cin = c
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = _conv_block(widths[-1], 16 * w, bn)
+        self.upsamplers = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        cin = 16 * w
+        for c in reversed(widths):
+            self.upsamplers.append(nn.ConvTranspose2d(cin, c, 2, stride=2))
+            self.decoders.append(_conv_block(2 * c, c, bn))
+            cin = c
+        self.classifier = nn.Conv2d(w, 2, 1)
+        self.rpn = RPNHead(widths[-1])
+
+    def forward(self, x: torch.Tensor) -> NetworkOutput:
+        if x.shape[-1] % STRIDE or x.shape[-2] % STRIDE:
+            raise ValueError(f"input height and width must be multiples of {STRIDE}, got {tuple(x.shape)}")
+        skips = []
+        for encoder in self.encoders:
+            x = encoder(x)
+            skips.append(x)
+            x = self.pool(x)
+        objectness, box_deltas = self.rpn(x)  # pool4 output, stride 16
+        x = self.bottleneck(x)
+        for up, decoder, skip in zip(self.upsamplers, self.decoders, reversed(skips)):
+            x = decoder(torch.cat([up(x), skip], dim=1))
+        return NetworkOutput(self.classifier(x), objectness, box_deltas)

@@ -1,0 +1,27 @@
+"""Shared fixtures. The shipped model and the bundled sample image are real
+files inside the package; tests that need them use these fixtures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+import nuset_engine
+from nuset_engine import Segmenter
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """(image, ground-truth labels) of the bundled sample."""
+    return tifffile.imread(nuset_engine.SAMPLE_IMAGE), tifffile.imread(nuset_engine.SAMPLE_LABELS)
+
+
+@pytest.fixture(scope="session")
+def segmenter():
+    """The shipped default model on the CPU."""
+    return Segmenter.load(device="cpu")
+
+
+def disk(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2

@@ -1,0 +1,26 @@
+import pytest
+import torch
+
+from nuset_engine.network import NetworkConfig, NuSeTNet
+
+
+@pytest.mark.parametrize("width", [4, 8])
+def test_one_forward_gives_all_three_outputs(width):
+    net = NuSeTNet(NetworkConfig(base_width=width)).eval()
+    with torch.no_grad():
+        out = net(torch.randn(2, 1, 64, 96))
+    assert out.foreground_logits.shape == (2, 2, 64, 96)
+    assert out.objectness.shape == (2, 21, 4, 6)
+    assert out.box_deltas.shape == (2, 84, 4, 6)
+
+
+def test_paper_layout_is_available():
+    net = NuSeTNet(NetworkConfig(base_width=64))
+    widths = [block[0].out_channels for block in net.encoders]
+    assert widths == [64, 128, 256, 512]
+    assert net.bottleneck[0].out_channels == 1024
+
+
+def test_sizes_not_multiple_of_16_are_refused():
+    with pytest.raises(ValueError, match="multiples of 16"):
+        NuSeTNet(NetworkConfig(base_width=4))(torch.zeros(1, 1, 40, 48))
