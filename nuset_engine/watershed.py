@@ -1,0 +1,143 @@
+"""RPN-aided watershed: split touching nuclei using proposal boxes as seeds.
+
+Returns an instance label image. Compared with the original NuSeT code this
+version (a) returns labels, not a binary mask with cut lines; (b) moves a box
+centre that falls off the foreground onto the box's most interior foreground
+pixel, or drops the box when it holds no foreground; (c) keeps seeds near the
+image edge; (d) really removes a lower-scoring seed that lies too close to a
+higher-scoring one (the original's clean-up was a no-op comparison).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.segmentation import relabel_sequential, watershed
+
+__all__ = ["rpn_aided_watershed", "clean_labels", "label_dtype"]
+
+_EIGHT = np.ones((3, 3), dtype=int)
+
+
+def label_dtype(max_label: int) -> np.dtype:
+    """uint16 when the labels fit, else uint32."""
+    return np.dtype(np.uint16) if max_label <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
+
+
+def _seed_points(
+    mask: np.ndarray,
+    distance: np.ndarray,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    min_score: float,
+    min_seed_distance: float,
+) -> list[tuple[int, int]]:
+    """One seed per confident box, highest score first, on foreground only."""
+    h, w = mask.shape
+    seeds: list[tuple[int, int]] = []
+    for i in np.argsort(-scores, kind="stable"):
+        if scores[i] < min_score:
+            break
+        x1, y1, x2, y2 = boxes[i]
+        r0, c0 = int(np.clip(np.floor(y1), 0, h - 1)), int(np.clip(np.floor(x1), 0, w - 1))
+        r1, c1 = int(np.clip(np.ceil(y2), r0 + 1, h)), int(np.clip(np.ceil(x2), c0 + 1, w))
+        r, c = int(np.clip((y1 + y2) / 2, 0, h - 1)), int(np.clip((x1 + x2) / 2, 0, w - 1))
+        if not mask[r, c]:
+            window = distance[r0:r1, c0:c1]
+            if window.max(initial=0) <= 0:
+                continue  # the box holds no foreground: not a nucleus
+            dr, dc = np.unravel_index(np.argmax(window), window.shape)
+            r, c = r0 + int(dr), c0 + int(dc)
+        if any((r - sr) ** 2 + (c - sc) ** 2 < min_seed_distance**2 for sr, sc in seeds):
+            continue
+        seeds.append((r, c))
+    return seeds
+
+
+def clean_labels(labels: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarray:
+    """Remove objects smaller than ``min_size_fraction`` x the mean object area,
+    fill holes of less than that size inside each object, and renumber 1..N.
+
+    (Plain numpy/ndimage: scikit-image renamed the size arguments of
+    ``remove_small_objects``/``remove_small_holes`` between 0.24 and 0.26, and
+    both versions must work.)
+    """
+    labels = np.asarray(labels)
+    areas = np.bincount(labels.ravel())
+    present = np.flatnonzero(areas[1:]) + 1
+    if present.size == 0:
+        return np.zeros(labels.shape, np.uint16)
+    min_size = max(1, int(min_size_fraction * areas[present].sum() / present.size))
+    labels = np.where(areas[labels] < min_size, 0, labels)
+    filled = labels.copy()
+    for index, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        obj = labels[sl] == index
+        holes, n_holes = ndimage.label(ndimage.binary_fill_holes(obj) & ~obj & (labels[sl] == 0))
+        if n_holes:
+            small = np.flatnonzero(np.bincount(holes.ravel())[1:] < min_size) + 1
+            filled[sl][np.isin(holes, small)] = index
+    filled, _, _ = relabel_sequential(filled)
+    return filled.astype(label_dtype(int(filled.max(initial=0))))
+
+
+def rpn_aided_watershed(
+    mask: np.ndarray,
+    boxes: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+    *,
+    min_score: float = 0.85,
+    min_seed_distance: float = 3.0,
+    min_size_fraction: float = 0.2,
+) -> np.ndarray:
+    """Split a foreground mask into nuclei, seeded by RPN boxes.
+
+    Parameters
+    ----------
+    mask : (H, W) bool array
+        Foreground (nucleus) pixels.
+    boxes : (N, 4) float array, optional
+        Proposal boxes ``(x1, y1, x2, y2)`` in pixels. ``None`` or empty gives
+        one object per connected component.
+    scores : (N,) float array, optional
+        Box scores in [0, 1]; only boxes scoring ``>= min_score`` seed.
+    min_score : float
+        Minimum box score for a seed.
+    min_seed_distance : float
+        Pixels; a seed closer than this to a higher-scoring seed is dropped.
+    min_size_fraction : float
+        Objects (and holes) smaller than this fraction of the mean object area
+        are removed (filled). 0 disables the clean-up.
+
+    Returns
+    -------
+    (H, W) uint16 (uint32 above 65535 objects) labels, 0 = background.
+    """
+    mask = np.asarray(mask) > 0
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    if not mask.any():
+        return np.zeros(mask.shape, np.uint16)
+    distance = ndimage.distance_transform_edt(ndimage.binary_fill_holes(mask)) * mask
+    boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, dtype=np.float64)
+    seeds = _seed_points(mask, distance, boxes, scores, min_score, min_seed_distance)
+
+    markers = np.zeros(mask.shape, np.int32)
+    for k, (r, c) in enumerate(seeds, start=1):
+        markers[r, c] = k
+    # Components without a box seed keep one seed at their most interior pixel.
+    components, n_comp = ndimage.label(mask, structure=_EIGHT)
+    seeded = np.unique(components[markers > 0])
+    k = len(seeds)
+    unseeded = np.setdiff1d(np.arange(1, n_comp + 1), seeded)
+    if unseeded.size:
+        positions = ndimage.maximum_position(distance, components, unseeded)
+        for r, c in positions:
+            k += 1
+            markers[r, c] = k
+    labels = watershed(-distance, markers, mask=mask, connectivity=2)
+    if min_size_fraction > 0:
+        return clean_labels(labels, min_size_fraction)
+    labels, _, _ = relabel_sequential(labels)
+    return labels.astype(label_dtype(int(labels.max(initial=0))))

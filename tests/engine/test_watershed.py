@@ -1,0 +1,82 @@
+import numpy as np
+
+from nuset_engine.watershed import clean_labels, rpn_aided_watershed
+from tests.conftest import disk
+
+
+def two_touching_disks(shape=(60, 80)):
+    a, b = disk(shape, (30, 25), 12), disk(shape, (30, 45), 12)
+    boxes = np.array([[13, 18, 37, 42], [33, 18, 57, 42]], float)  # (x1, y1, x2, y2)
+    return a, b, boxes
+
+
+def test_two_touching_disks_become_two_labels():
+    a, b, boxes = two_touching_disks()
+    labels = rpn_aided_watershed(a | b, boxes, np.array([0.99, 0.95]))
+    assert labels.dtype == np.uint16
+    assert labels.max() == 2
+    # each disk is (almost entirely) one label
+    for d in (a, b):
+        values, counts = np.unique(labels[d], return_counts=True)
+        assert counts.max() / d.sum() > 0.9
+
+
+def test_without_confident_boxes_touching_disks_stay_one_object():
+    a, b, boxes = two_touching_disks()
+    assert rpn_aided_watershed(a | b, boxes, np.array([0.5, 0.4]), min_score=0.85).max() == 1
+    assert rpn_aided_watershed(a | b).max() == 1
+
+
+def test_unseeded_component_keeps_its_own_label():
+    a, b, boxes = two_touching_disks()
+    extra = disk(a.shape, (8, 70), 5)
+    labels = rpn_aided_watershed(a | b | extra, boxes, np.array([0.99, 0.95]))
+    assert labels.max() == 3
+    assert len(np.unique(labels[extra])) == 1 and labels[extra][0] > 0
+
+
+def test_box_centre_off_foreground_is_moved_onto_it():
+    # a C-shaped nucleus whose box centre is background
+    shape = (60, 60)
+    ring = disk(shape, (30, 30), 20) & ~disk(shape, (30, 30), 10)
+    ring[25:35, 30:] = False
+    box = np.array([[10, 10, 50, 50]], float)
+    labels = rpn_aided_watershed(ring, box, np.array([0.99]), min_size_fraction=0)
+    assert labels.max() == 1
+    assert (labels > 0).sum() == ring.sum()
+
+
+def test_box_without_foreground_seeds_nothing():
+    a = disk((40, 40), (20, 20), 8)
+    boxes = np.array([[0, 0, 5, 5], [12, 12, 28, 28]], float)
+    assert rpn_aided_watershed(a, boxes, np.array([0.99, 0.99])).max() == 1
+
+
+def test_seeds_near_the_image_edge_are_kept():
+    shape = (40, 60)
+    a, b = disk(shape, (2, 10), 8), disk(shape, (2, 24), 8)  # touching, at the top edge
+    boxes = np.array([[2, 0, 18, 10], [16, 0, 32, 10]], float)
+    assert rpn_aided_watershed(a | b, boxes, np.array([0.99, 0.99])).max() == 2
+
+
+def test_close_lower_score_seed_is_dropped():
+    a = disk((40, 40), (20, 20), 10)
+    boxes = np.array([[10, 10, 30, 30], [11, 10, 31, 30]], float)  # centres 1 px apart
+    assert rpn_aided_watershed(a, boxes, np.array([0.99, 0.98]), min_seed_distance=3).max() == 1
+
+
+def test_empty_mask_gives_empty_labels():
+    labels = rpn_aided_watershed(np.zeros((10, 12), bool), np.array([[0, 0, 5, 5]]), np.array([0.99]))
+    assert labels.shape == (10, 12) and labels.max() == 0
+
+
+def test_clean_labels_removes_small_objects_and_fills_holes():
+    labels = np.zeros((50, 50), int)
+    labels[5:25, 5:25] = 1
+    labels[12:15, 12:15] = 0  # a 9-px hole
+    labels[30:45, 30:45] = 5
+    labels[2:4, 40:42] = 9  # a 4-px speck, far below 1/5 of the mean area
+    cleaned = clean_labels(labels)
+    assert cleaned.max() == 2  # renumbered 1..N
+    assert cleaned[13, 13] == 1  # hole filled
+    assert cleaned[2, 40] == 0  # speck removed
