@@ -1,0 +1,145 @@
+"""Training data: reading image/label folders, the fixed validation split,
+augmentation, and the torch dataset that feeds :mod:`nuset_engine.train`."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+from skimage.transform import resize
+
+from .anchors import anchor_base_size, generate_anchors, masks_to_boxes
+from .io import read_image
+from .network import STRIDE
+from .normalize import foreground_normalize, whole_image_normalize
+from .rpn import rpn_targets
+from .weights import unet_weight_map
+
+__all__ = ["is_validation", "find_pairs", "load_pairs", "as_instance_labels", "augment", "NuSeTDataset"]
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def is_validation(image_id: str, fraction: float = 0.1) -> bool:
+    """The fixed validation split: an image is held out when the first 8 hex
+    digits of SHA-1(id), as a fraction of 2**32, fall below ``fraction``.
+    Independent of file order and of which other images exist."""
+    return int(hashlib.sha1(image_id.encode()).hexdigest()[:8], 16) / 2**32 < fraction
+
+
+def find_pairs(images_dir: str | Path, labels_dir: str | Path) -> list[tuple[str, Path, Path]]:
+    """``(id, image_path, label_path)`` for every image with a label file of the
+    same stem; raises when none match."""
+    images_dir, labels_dir = Path(images_dir), Path(labels_dir)
+    labels = {p.stem: p for p in labels_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    pairs = [
+        (p.stem, p, labels[p.stem])
+        for p in sorted(images_dir.iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in labels
+    ]
+    if not pairs:
+        raise ValueError(f"no image in {images_dir} has a label file of the same name in {labels_dir}")
+    return pairs
+
+
+def as_instance_labels(labels: np.ndarray) -> np.ndarray:
+    """Instance labels from instance or binary label images (binary masks are
+    split into 8-connected components)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 3:
+        labels = labels[..., 0]
+    if len(np.unique(labels)) <= 2:
+        labels, _ = ndimage.label(labels > 0, structure=np.ones((3, 3), int))
+    return labels.astype(np.int32)
+
+
+def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(read_image(i), as_instance_labels(read_image(lab))) for _, i, lab in pairs]
+
+
+def _random_crop(rng, image, labels, size):
+    """A ``size x size`` window covering ``size`` pixels of the image (padded
+    symmetrically when the image is smaller)."""
+    h, w = image.shape
+    ph, pw = max(size - h, 0), max(size - w, 0)
+    if ph or pw:
+        pad = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+        image, labels = np.pad(image, pad, mode="symmetric"), np.pad(labels, pad, mode="symmetric")
+        h, w = image.shape
+    r, c = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+    return image[r : r + size, c : c + size], labels[r : r + size, c : c + size]
+
+
+def augment(rng, image, labels, crop_size=256, scale_range=(0.5, 2.0), rotate=True):
+    """Random scale (log-uniform in ``scale_range``), crop, flips, 90-degree
+    and small rotations, and intensity (gamma, gain) changes.
+
+    Returns float32 image and int32 labels of shape ``(crop_size, crop_size)``.
+    """
+    scale = float(np.exp(rng.uniform(*np.log(scale_range))))
+    window = max(int(round(crop_size / scale)), 8)
+    image, labels = _random_crop(rng, image.astype(np.float32), labels, window)
+    if window != crop_size:
+        image = resize(image, (crop_size, crop_size), order=1, preserve_range=True, anti_aliasing=scale < 1)
+        labels = resize(labels, (crop_size, crop_size), order=0, preserve_range=True, anti_aliasing=False)
+    k = rng.integers(4)
+    image, labels = np.rot90(image, k), np.rot90(labels, k)
+    if rng.random() < 0.5:
+        image, labels = image[:, ::-1], labels[:, ::-1]
+    if rotate and rng.random() < 0.3:
+        angle = rng.uniform(-15, 15)
+        image = ndimage.rotate(image, angle, reshape=False, order=1, mode="reflect")
+        labels = ndimage.rotate(labels, angle, reshape=False, order=0, mode="reflect")
+    lo, hi = float(image.min()), float(image.max())
+    if hi > lo:
+        image = (image - lo) / (hi - lo)
+        image = image ** rng.uniform(0.6, 1.6) * rng.uniform(0.5, 2.0)
+    return np.ascontiguousarray(image, np.float32), np.ascontiguousarray(labels, np.int32)
+
+
+class NuSeTDataset(torch.utils.data.Dataset):
+    """Random augmented crops with every training target.
+
+    Each item is a dict: ``image`` ``(1, S, S)`` float32 (normalized),
+    ``target`` ``(S, S)`` int64, ``weights`` ``(S, S)`` float32,
+    ``rpn_labels`` ``(N,)`` int64 and ``rpn_targets`` ``(N, 4)`` float32 with
+    ``N = (S/16)**2 * 21``.
+
+    Parameters
+    ----------
+    samples : list of (image, instance labels) pairs.
+    length : items per epoch (crops are random, so any length works).
+    normalization : "foreground" (from the ground truth, NuSeT pass 2),
+        "whole" (pass 1), or "both" (each crop picks one at random, so a
+        single weight set serves both passes).
+    """
+
+    def __init__(self, samples, length, crop_size=256, normalization="both", scale_range=(0.5, 2.0), seed=0):
+        if crop_size % STRIDE:
+            raise ValueError(f"crop_size must be a multiple of {STRIDE}")
+        self.samples, self.length, self.crop_size = samples, length, crop_size
+        self.normalization, self.scale_range, self.seed = normalization, scale_range, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        image, labels = self.samples[rng.integers(len(self.samples))]
+        image, labels = augment(rng, image, labels, self.crop_size, self.scale_range)
+        use_fg = self.normalization == "foreground" or (self.normalization == "both" and rng.random() < 0.5)
+        image = foreground_normalize(image, labels) if use_fg else whole_image_normalize(image)
+        feat = self.crop_size // STRIDE
+        anchors = generate_anchors(anchor_base_size(labels), feat, feat, STRIDE)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        rpn_labels, rpn_tgts = rpn_targets(anchors, masks_to_boxes(labels), generator=gen)
+        return {
+            "image": torch.from_numpy(image)[None],
+            "target": torch.from_numpy((labels > 0).astype(np.int64)),
+            "weights": torch.from_numpy(unet_weight_map(labels)),
+            "rpn_labels": rpn_labels,
+            "rpn_targets": rpn_tgts,
+        }

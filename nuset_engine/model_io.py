@@ -1,0 +1,100 @@
+"""The NuSeT model file: one ``.pt`` file holding the architecture config,
+the weights (float16 to keep the shipped file small), metadata (training
+recipe, nucleus size the model was trained at, validation scores) and a
+SHA-256 checksum of the weights that is verified at load time."""
+from __future__ import annotations
+
+import hashlib
+import json
+import io
+from pathlib import Path
+
+import torch
+
+from .network import NetworkConfig, NuSeTNet
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "default_model_path", "ModelFileError"]
+
+FORMAT = "nuset-model"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """The model file is missing, corrupt, or not a NuSeT model of a known version."""
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(__file__).parent / "models" / "default.nuset.pt"
+
+
+def _checksum(state: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_model(path: str | Path, net: NuSeTNet, metadata: dict | None = None, half: bool = True) -> Path:
+    """Write ``net`` to ``path`` (atomically)."""
+    from .io import atomic_write
+
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+        for k, v in net.state_dict().items()
+    }
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": net.config.to_dict(),
+        # plain JSON types only, so that loading never needs to unpickle objects
+        "metadata": json.loads(json.dumps(metadata or {}, default=str)),
+        "state_dict": state,
+        "sha256": _checksum(state),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+
+
+def load_model(path: str | Path | None = None) -> tuple[NuSeTNet, dict]:
+    """Read a model file; returns the network (float32, eval mode) and its metadata.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file and the fix, for a missing, truncated, corrupt or
+        incompatible file.
+    """
+    path = Path(path) if path is not None else default_model_path()
+    if not path.is_file():
+        hint = (
+            "the package was installed without its default model; reinstall NuSeT"
+            if path == default_model_path()
+            else "give the path of a model written by `nuset train`"
+        )
+        raise ModelFileError(f"{path}: model file not found ({hint})")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path}: not a readable NuSeT model file ({exc.__class__.__name__}); "
+            "it may be truncated or corrupt: copy it again or retrain with `nuset train`"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a NuSeT model file (models are written by `nuset train`)")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {payload['format_version']} is newer than this NuSeT "
+            f"understands ({FORMAT_VERSION}); upgrade NuSeT"
+        )
+    state = payload["state_dict"]
+    if _checksum(state) != payload.get("sha256"):
+        raise ModelFileError(f"{path}: checksum mismatch, the weights are corrupt; copy the file again")
+    net = NuSeTNet(NetworkConfig(**payload["config"]))
+    try:
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path}: weights do not fit the stated architecture ({exc})") from exc
+    return net.eval(), payload["metadata"]

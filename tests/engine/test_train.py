@@ -1,0 +1,54 @@
+"""A short real training run: the network must learn a few synthetic images."""
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from nuset_engine import Segmenter
+from nuset_engine.data import is_validation
+from nuset_engine.metrics import pixel_metrics
+from nuset_engine.synthetic import synthetic_image
+from nuset_engine.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    names = [f"syn{i}" for i in range(40)]
+    train_names = [n for n in names if not is_validation(n, 0.5)][:3]
+    val_names = [n for n in names if is_validation(n, 0.5)][:1]
+    for k, name in enumerate(train_names + val_names):
+        image, labels = synthetic_image(100 + k, shape=(128, 128))
+        for sub, array in (("images", image), ("labels", labels)):
+            (root / sub).mkdir(exist_ok=True)
+            tifffile.imwrite(root / sub / f"{name}.tif", array)
+    return root, train_names
+
+
+def _config(root, out, epochs):
+    return TrainConfig(images=str(root / "images"), labels=str(root / "labels"), output=str(out),
+                       base_width=8, epochs=epochs, steps_per_epoch=40, batch_size=4, crop_size=128,
+                       optimizer="adam", lr=3e-3, synthetic_ratio=0, validation_fraction=0.5,
+                       scale_min=1.0, scale_max=1.0, seed=1, device="cpu")
+
+
+def test_overfits_a_few_images_and_resumes(dataset, tmp_path):
+    root, train_names = dataset
+    out = tmp_path / "run"
+    train(_config(root, out, epochs=2), log=lambda m: None)
+    with pytest.raises(FileExistsError):
+        train(_config(root, out, epochs=3), log=lambda m: None)
+    model = train(_config(root, out, epochs=3), resume=True, log=lambda m: None)
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["loss_total"] < history[0]["loss_total"]
+
+    segmenter = Segmenter.load(model, device="cpu")
+    ious = []
+    for name in train_names:
+        image = tifffile.imread(root / "images" / f"{name}.tif")
+        truth = tifffile.imread(root / "labels" / f"{name}.tif")
+        pred = segmenter.segment(image, min_size_fraction=0)
+        ious.append(pixel_metrics(truth, pred)["mean_iu"])
+    assert np.mean(ious) > 0.75, ious
