@@ -1,0 +1,91 @@
+"""The shipped model end to end on real pixels."""
+import numpy as np
+import pytest
+import torch
+
+from nuset_engine import Segmenter, evaluate_pair, pool
+
+
+def test_sample_image_end_to_end(segmenter, sample):
+    image, truth = sample
+    labels, details = segmenter.segment(image, return_details=True)
+    assert labels.shape == image.shape and labels.dtype == np.uint16
+    n_true = len(np.unique(truth)) - 1
+    assert 0.8 * n_true <= labels.max() <= 1.2 * n_true  # 125 nuclei annotated
+    summary = pool([evaluate_pair(truth, labels)])
+    assert summary["ap@0.50"] >= 0.6
+    assert details.foreground_probability.shape == image.shape
+    assert details.boxes.shape[1] == 4 and len(details.boxes) == len(details.scores)
+    assert ((details.scores >= 0) & (details.scores <= 1)).all()
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 1), (15, 300), (517, 260)])
+def test_any_size_keeps_shape(segmenter, sample, shape):
+    image = np.resize(sample[0], shape)
+    labels = segmenter.segment(image)
+    assert labels.shape == shape
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.float32, np.float64])
+def test_any_dtype_gives_the_same_nuclei(segmenter, sample, dtype):
+    image = sample[0][:128, :128]
+    reference = segmenter.segment(image.astype(np.float32))
+    converted = image.astype(dtype) - (100 if np.issubdtype(dtype, np.signedinteger) else 0)
+    labels = segmenter.segment(converted)  # negative values shift, normalization removes the shift
+    assert abs(int(labels.max()) - int(reference.max())) <= 1
+
+
+def test_bool_image(segmenter):
+    image = np.zeros((64, 64), bool)
+    image[20:40, 20:40] = True
+    assert segmenter.segment(image).shape == (64, 64)
+
+
+@pytest.mark.parametrize("value", [0, 1000])
+def test_constant_image_has_no_nuclei(segmenter, value):
+    labels, details = segmenter.segment(np.full((96, 96), value, np.uint16), return_details=True)
+    assert labels.max() == 0
+    assert np.isfinite(details.foreground_probability).all()
+
+
+def test_bad_input_is_refused_clearly(segmenter):
+    with pytest.raises(ValueError, match="NaN"):
+        segmenter.segment(np.full((32, 32), np.nan))
+    with pytest.raises(ValueError, match="2-D"):
+        segmenter.segment(np.zeros((3, 32, 32)))
+    with pytest.raises(ValueError, match="empty"):
+        segmenter.segment(np.zeros((0, 32)))
+
+
+def test_cuda_without_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        Segmenter.load(device="cuda")
+
+
+def test_deterministic_on_cpu(segmenter, sample):
+    image = sample[0][:200, :200]
+    assert np.array_equal(segmenter.segment(image), segmenter.segment(image))
+
+
+def test_watershed_splits_more_than_connected_components(segmenter, sample):
+    with_ws = segmenter.segment(sample[0])
+    without = segmenter.segment(sample[0], watershed=False)
+    assert with_ws.max() >= without.max()
+
+
+def test_large_nuclei_are_rescaled_and_mapped_back(segmenter, sample):
+    """Nuclei 3x larger than in training: the size estimate rescales the
+    image internally and labels come back at the input size."""
+    from skimage.transform import rescale
+
+    image, truth = sample[0][:256, :256], sample[1][:256, :256]
+    big = rescale(image.astype(np.float32), 3, order=1, preserve_range=True)
+    big_truth = rescale(truth, 3, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+    labels, details = segmenter.segment(big, return_details=True)
+    assert labels.shape == big.shape
+    assert details.scale < 0.6
+    small = pool([evaluate_pair(truth, segmenter.segment(image))])["ap@0.50"]
+    large = pool([evaluate_pair(big_truth, labels)])["ap@0.50"]
+    assert large >= small - 0.1
