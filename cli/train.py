@@ -1,0 +1,44 @@
+"""``nuset train``."""
+from __future__ import annotations
+
+import click
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--images", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of training images.")
+@click.option("--labels", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder of label images (instance or binary), same file names as the images.")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Folder for checkpoints and the model.")
+@click.option("--base-width", default=16, help="U-Net width at full resolution (the paper's is 64).")
+@click.option("--epochs", default=35)
+@click.option("--steps-per-epoch", default=200)
+@click.option("--batch-size", default=8)
+@click.option("--crop-size", default=256, help="Training crop side in pixels (multiple of 16).")
+@click.option("--optimizer", type=click.Choice(["rmsprop", "adam"]), default="rmsprop")
+@click.option("--lr", default=5e-5, help="Learning rate.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant")
+@click.option("--synthetic-ratio", default=1.0, help="Synthetic images drawn per real image (0 disables).")
+@click.option("--synthetic-images", default=200, help="Size of the synthetic image pool.")
+@click.option("--normalization", type=click.Choice(["both", "foreground", "whole"]), default="both",
+              help="Train for pass 2 (foreground), pass 1 (whole) or both with one weight set.")
+@click.option("--validation-fraction", default=0.1, help="Fraction of images held out by the id hash.")
+@click.option("--max-validation-images", type=int, default=None, help="Validate on at most this many images.")
+@click.option("--scale-min", default=0.5, help="Smallest scale augmentation factor.")
+@click.option("--scale-max", default=2.0, help="Largest scale augmentation factor.")
+@click.option("--seed", default=0)
+@click.option("--device", default="auto", help="auto, cpu or cuda.")
+@click.option("--num-workers", default=0, help="Data-loading processes.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint.")
+def train(resume: bool, **options) -> None:
+    """Train a NuSeT model on image/label folders mixed with synthetic images.
+
+    Writes OUTPUT/model.nuset.pt (best validation AP50), OUTPUT/last.ckpt
+    (for --resume) and OUTPUT/history.jsonl.
+    """
+    from nuset_engine.train import TrainConfig, train as run_training
+
+    try:
+        path = run_training(TrainConfig(**options), resume=resume, log=lambda m: click.echo(m, err=True))
+    except (FileExistsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"best model: {path}")

@@ -1,0 +1,104 @@
+"""The `nuset` command line, run in process with click's runner and, once,
+as the installed console script."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+
+import nuset_engine
+from cli.main import cli
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_segment_sample_writes_labels_and_prints_count(runner, tmp_path, segmenter, sample):
+    result = runner.invoke(cli, ["segment", str(nuset_engine.SAMPLE_IMAGE), "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    labels = tifffile.imread(tmp_path / "img2d_labels.tif")
+    assert labels.dtype == np.uint16
+    assert np.array_equal(labels, segmenter.segment(sample[0]))  # same as the engine
+    assert f"{labels.max()} nuclei" in result.output
+
+
+def test_existing_output_is_not_overwritten(runner, tmp_path):
+    target = tmp_path / "img2d_labels.tif"
+    target.write_bytes(b"precious")
+    result = runner.invoke(cli, ["segment", str(nuset_engine.SAMPLE_IMAGE), "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert target.read_bytes() == b"precious"
+    result = runner.invoke(cli, ["segment", str(nuset_engine.SAMPLE_IMAGE), "-o", str(tmp_path), "--overwrite"])
+    assert result.exit_code == 0 and tifffile.imread(target).max() > 0
+
+
+def test_batch_goes_on_past_bad_files(runner, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(nuset_engine.SAMPLE_IMAGE, folder / "good.tif")
+    (folder / "empty.tif").write_bytes(b"")
+    (folder / "corrupt.tif").write_bytes(b"II*\x00garbage")
+    tifffile.imwrite(folder / "stack.tif", np.zeros((12, 40, 40), np.uint8))
+    result = runner.invoke(cli, ["segment", str(folder), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "empty.tif: the file is empty" in result.output
+    assert "corrupt.tif: cannot read" in result.output
+    assert "stack.tif" in result.output and "not a single 2-D plane" in result.output
+    assert "3 of 4 images failed" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_labels.tif"]
+
+
+def test_rgb_png_and_channel_selection(runner, tmp_path, sample):
+    import imageio.v3 as iio
+
+    rgb = np.zeros(sample[0].shape + (3,), np.uint8)
+    rgb[..., 2] = np.clip(sample[0], 0, 255)
+    iio.imwrite(tmp_path / "rgb.png", rgb)
+    result = runner.invoke(cli, ["segment", str(tmp_path / "rgb.png"), "--channel", "2", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert tifffile.imread(tmp_path / "o" / "rgb_labels.tif").max() > 50
+    result = runner.invoke(cli, ["segment", str(tmp_path / "rgb.png"), "--channel", "5", "-o", str(tmp_path / "p")])
+    assert result.exit_code == 1 and "channel 5 requested but the image has 3 channels" in result.output
+
+
+def test_missing_model_is_a_clear_error(runner, tmp_path):
+    result = runner.invoke(cli, ["segment", str(nuset_engine.SAMPLE_IMAGE), "--model", str(tmp_path / "x.pt")])
+    assert result.exit_code == 1 and "x.pt: model file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_evaluate_and_info(runner, tmp_path):
+    for sub, src in (("images", nuset_engine.SAMPLE_IMAGE), ("labels", nuset_engine.SAMPLE_LABELS)):
+        (tmp_path / sub).mkdir()
+        shutil.copy(src, tmp_path / sub / "img2d.tif")
+    out = tmp_path / "metrics.json"
+    result = runner.invoke(cli, ["evaluate", "--images", str(tmp_path / "images"), "--labels",
+                                 str(tmp_path / "labels"), "--split", "all", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "AP at IoU 0.5" in result.output and "touching nuclei separated" in result.output
+    import json
+
+    metrics = json.loads(out.read_text())["metrics"]
+    assert metrics["n_gt"] == 125 and metrics["ap@0.50"] > 0.6
+    result = runner.invoke(cli, ["info"])
+    assert result.exit_code == 0 and "validation AP50" in result.output and "torch" in result.output
+
+
+def test_synth_writes_pairs(runner, tmp_path):
+    result = runner.invoke(cli, ["synth", str(tmp_path), "--count", "2", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    for sub in ("images", "labels"):
+        assert sorted(p.name for p in (tmp_path / sub).iterdir()) == ["synthetic_000007.tif", "synthetic_000008.tif"]
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("nuset")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
+    for command in ("segment", "train", "evaluate", "synth", "info"):
+        assert command in result.stdout
