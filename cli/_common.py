@@ -33,6 +33,30 @@ def split_params(options: dict) -> tuple[dict, dict]:
     return params, options
 
 
+def load_config(ctx: click.Context, param, value):
+    """``--config params.toml``: its keys (option names, - or _) become option defaults."""
+    if not value:
+        return value
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        with open(value, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"{value}: {exc}") from exc
+    names = {p.name for p in ctx.command.params}
+    config = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(config) - names)
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)}")
+    ctx.default_map = {**(ctx.default_map or {}), **config}
+    return value
+
+
 def load_segmenter(model, device):
     from nuset_engine import ModelFileError, Segmenter
 

@@ -1,64 +1,99 @@
-"""``nuset segment``: images in, label TIFFs out."""
+"""``nuset segment``: images in; labels, ROIs, measurements, overlays and a
+run summary out. Parses options and reports; the work is ``nuset_engine.batch``."""
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from ._common import load_segmenter, segment_options, split_params
-
-SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
-
-
-def _expand(inputs: tuple[str, ...]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
-        else:
-            files.append(path)
-    return files
+from ._common import load_config, segment_options, split_params
 
 
 @click.command(context_settings={"show_default": True})
 @click.argument("inputs", nargs=-1, required=True)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), callback=load_config, is_eager=True,
+              expose_value=False, help="TOML file of option defaults (keys as option names, e.g. min_score = 0.9).")
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
-              help="Folder for the label images (default: next to each input).")
+              help="Output folder (input sub-folders are mirrored). Default: next to each image.")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders (and ** in patterns).")
 @click.option("--channel", type=int, default=None, help="Channel to segment in multi-channel images (0-based).")
-@click.option("--overwrite", is_flag=True, help="Replace existing label images.")
+@click.option("--rois", is_flag=True, help="Also write <name>_rois.zip (ImageJ ROIs, one per nucleus).")
+@click.option("--measurements", is_flag=True, help="Also write <name>_measurements.csv (one row per nucleus).")
+@click.option("--overlay", is_flag=True, help="Also write <name>_overlay.png (outlines on the image).")
+@click.option("--pixel-size", type=float, default=None,
+              help="Microns per pixel for measurements (default: from TIFF metadata, else pixels).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--resume", is_flag=True, help="Skip images whose outputs are all present.")
+@click.option("--workers", type=int, default=0, help="Run on a local Dask cluster with this many processes.")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @segment_options
-def segment(inputs, output, channel, overwrite, model, device, **options) -> None:
-    """Segment nuclei in INPUTS (image files or folders).
+def segment(inputs, output, recursive, channel, rois, measurements, overlay, pixel_size, overwrite, resume,
+            workers, scheduler, model, device, **options) -> None:
+    """Segment nuclei in INPUTS (image files, folders or glob patterns).
 
-    Writes <name>_labels.tif (uint16 instance labels, 0 = background) per
-    image and prints the nucleus count. A bad image is reported and skipped;
-    the exit code is 1 when any image failed.
+    Per image: <name>_labels.tif (uint16 labels, 0 = background) and the
+    optional outputs; per run (with --output): summary.csv and
+    nuset_run.json (parameters and versions). A bad image is reported and
+    skipped; the exit code is 1 when any image failed.
     """
-    from nuset_engine.io import read_image, to_grayscale, write_labels
+    from nuset_engine import ModelFileError
+    from nuset_engine.batch import BatchOptions, plan_jobs, preload, run_batch, write_run_record, write_summary
 
     params, _ = split_params(options)
-    files = _expand(inputs)
-    if not files:
-        raise click.ClickException("no images found in the given inputs (TIFF, PNG or JPEG)")
-    segmenter = load_segmenter(model, device)
-    failed = 0
-    for path in files:
-        target = (Path(output) if output else path.parent) / f"{path.stem}_labels.tif"
+    try:
+        jobs = plan_jobs(inputs, output, recursive)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    batch = BatchOptions(model=model, device=device, params=params, channel=channel, rois=rois,
+                         measurements=measurements, overlay=overlay, pixel_size=pixel_size,
+                         overwrite=overwrite, resume=resume)
+    try:
+        preload(batch)
+    except (ModelFileError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    started = time.time()
+    # On SIGTERM (a cluster job's time limit, kill) unwind like Ctrl-C, so the
+    # file being written is removed instead of left half-written.
+    signal.signal(signal.SIGTERM, _terminate)
+    show_bar = sys.stderr.isatty() and len(jobs) > 1
+    with click.progressbar(length=len(jobs), label="segmenting", file=sys.stderr, show_eta=True,
+                           show_pos=True) if show_bar else _NoBar() as bar:
+
+        def report(row):
+            bar.update(1)
+            if row["status"] == "error":
+                click.echo(f"error: {row['error']}", err=True)
+            elif not show_bar:
+                click.echo(f"{row['image']}: {row['nuclei']} nuclei ({row['status']})")
+
         try:
-            if target.exists() and not overwrite:
-                raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
-            t0 = time.perf_counter()
-            image = to_grayscale(read_image(path), channel, source=str(path))
-            labels = segmenter.segment(image, **params)
-            write_labels(target, labels, overwrite=overwrite)
-            n = int(labels.max())
-            click.echo(f"{path}: {n} nuclei -> {target} ({time.perf_counter() - t0:.1f} s)")
-        except (OSError, ValueError) as exc:
-            failed += 1
-            click.echo(f"error: {exc}", err=True)
+            rows = run_batch(jobs, batch, workers=workers, scheduler=scheduler, on_result=report)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
+    failed = [r for r in rows if r["status"] == "error"]
+    if output:
+        write_summary(Path(output) / "summary.csv", rows)
+        write_run_record(Path(output) / "nuset_run.json", batch, jobs, started)
+    done = sum(r["status"] == "ok" for r in rows)
+    click.echo(f"{done} segmented, {len(rows) - done - len(failed)} skipped, {len(failed)} failed"
+               + (f"; summary in {Path(output) / 'summary.csv'}" if output else ""), err=True)
     if failed:
-        click.echo(f"{failed} of {len(files)} images failed", err=True)
         sys.exit(1)
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass

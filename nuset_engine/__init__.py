@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 #: The bundled sample image (512x512 uint16, DSB2018 via StarDist, CC0/BSD-3)
 #: and its ground-truth labels; see sample/README.txt.
 SAMPLE_IMAGE = Path(__file__).parent / "sample" / "img2d.tif"
-SAMPLE_LABELS = Path(__file__).parent / "sample" / "img2d_labels.tif"
+SAMPLE_LABELS = Path(__file__).parent / "sample" / "img2d_truth.tif"
 
 __all__ = [
     "SAMPLE_IMAGE",

@@ -50,8 +50,9 @@ def test_batch_goes_on_past_bad_files(runner, tmp_path):
     assert "empty.tif: the file is empty" in result.output
     assert "corrupt.tif: cannot read" in result.output
     assert "stack.tif" in result.output and "not a single 2-D plane" in result.output
-    assert "3 of 4 images failed" in result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_labels.tif"]
+    assert "1 segmented, 0 skipped, 3 failed" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_labels.tif", "nuset_run.json",
+                                                                    "summary.csv"]
 
 
 def test_rgb_png_and_channel_selection(runner, tmp_path, sample):
@@ -68,7 +69,8 @@ def test_rgb_png_and_channel_selection(runner, tmp_path, sample):
 
 
 def test_missing_model_is_a_clear_error(runner, tmp_path):
-    result = runner.invoke(cli, ["segment", str(nuset_engine.SAMPLE_IMAGE), "--model", str(tmp_path / "x.pt")])
+    result = runner.invoke(cli, ["segment", str(nuset_engine.SAMPLE_IMAGE), "-o", str(tmp_path),
+                                 "--model", str(tmp_path / "x.pt")])
     assert result.exit_code == 1 and "x.pt: model file not found" in result.output
     assert "Traceback" not in result.output
 

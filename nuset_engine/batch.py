@@ -1,0 +1,255 @@
+"""Batch segmentation: many images in, labels/ROIs/measurements/overlays out,
+serially or on a Dask cluster, resumable, one bad image never stopping the rest.
+
+Framework-neutral: the ``nuset segment`` command and anything else (a
+notebook, a workflow manager) drive it with :func:`plan_jobs` and
+:func:`run_batch`.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .io import atomic_write, read_image, to_grayscale, write_labels
+
+__all__ = ["Job", "BatchOptions", "plan_jobs", "process_job", "run_batch", "write_summary", "write_run_record",
+           "OUTPUT_SUFFIXES", "IMAGE_SUFFIXES", "preload"]
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+OUTPUT_SUFFIXES = {"labels": "_labels.tif", "rois": "_rois.zip", "measurements": "_measurements.csv",
+                   "overlay": "_overlay.png"}
+SUMMARY_COLUMNS = ["image", "status", "nuclei", "mean_area", "seconds", "error"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image: where it is read from and the output path prefix (no suffix)."""
+
+    source: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Everything a worker needs to process a job (picklable, for Dask)."""
+
+    model: str | None = None
+    device: str = "auto"
+    params: dict = field(default_factory=dict)
+    channel: int | None = None
+    rois: bool = False
+    measurements: bool = False
+    overlay: bool = False
+    pixel_size: float | None = None
+    overwrite: bool = False
+    resume: bool = False
+    threads: int | None = None
+
+    def outputs(self) -> list[str]:
+        return ["labels"] + [k for k in ("rois", "measurements", "overlay") if getattr(self, k)]
+
+
+def plan_jobs(inputs: Iterable[str], output: str | None = None, recursive: bool = False) -> list[Job]:
+    """Expand files, folders and glob patterns into jobs.
+
+    Images found in a folder keep their path relative to that folder under
+    ``output`` (sub-folders mirrored); single files and glob matches go to
+    ``output`` directly. Without ``output`` results go next to each image.
+
+    Raises
+    ------
+    ValueError
+        If nothing matches an input, or two images would write the same outputs.
+    """
+    jobs: list[Job] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            pairs = [(p, p.relative_to(path)) for p in found]
+        elif path.exists():
+            pairs = [(path, Path(path.name))]
+        else:
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=recursive) if Path(p).is_file())
+            if not matches:
+                raise ValueError(f"{item}: no such file, folder or matching image")
+            pairs = [(p, Path(p.name)) for p in matches]
+        for source, relative in pairs:
+            base = Path(output) / relative.parent if output else source.parent
+            jobs.append(Job(str(source), str(base / relative.stem)))
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if job.prefix in seen:
+            raise ValueError(f"{seen[job.prefix]} and {job.source} would write the same outputs ({job.prefix}_*); "
+                             "segment them into different --output folders")
+        seen[job.prefix] = job.source
+    if not jobs:
+        raise ValueError("no images found in the given inputs (TIFF, PNG or JPEG)")
+    return jobs
+
+
+_SEGMENTERS: dict = {}
+
+
+def preload(options: BatchOptions):
+    """Load (and cache) the model in this process, so that a missing or
+    corrupt model file fails the run at once with a clear error."""
+    return _segmenter(options)
+
+
+def _segmenter(options: BatchOptions):
+    """The model is loaded once per process (per worker on a cluster)."""
+    key = (options.model, options.device)
+    if key not in _SEGMENTERS:
+        from .segmenter import Segmenter
+
+        if options.threads:
+            import torch
+
+            torch.set_num_threads(options.threads)
+        _SEGMENTERS[key] = Segmenter.load(options.model, device=options.device)
+    return _SEGMENTERS[key]
+
+
+def _row(job: Job, **values) -> dict:
+    return {"image": job.source, "status": "ok", "nuclei": "", "mean_area": "", "seconds": "", "error": ""} | values
+
+
+def process_job(job: Job, options: BatchOptions) -> dict:
+    """Segment one image and write its outputs; returns its summary row.
+    Errors with the input or outputs are reported in the row, not raised."""
+    targets = [Path(job.prefix + OUTPUT_SUFFIXES[k]) for k in options.outputs()]
+    existing = [t for t in targets if t.exists()]
+    if options.resume and len(existing) == len(targets):
+        import tifffile
+
+        labels = tifffile.imread(targets[0])
+        return _row(job, status="skipped (complete)", nuclei=int(labels.max()))
+    if existing and not (options.overwrite or options.resume):
+        return _row(job, status="error", error=f"{existing[0]} exists; pass --overwrite to replace or --resume to skip")
+    for target in targets:  # temp files of a run that was killed mid-write
+        for stale in target.parent.glob(f".{target.name}.*"):
+            stale.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    try:
+        image = to_grayscale(read_image(job.source), options.channel, source=job.source)
+        labels = _segmenter(options).segment(image, **options.params)
+        pixel_size = options.pixel_size
+        if pixel_size is None and job.source.lower().endswith((".tif", ".tiff")):
+            from .outputs import pixel_size_from_tiff
+
+            pixel_size = pixel_size_from_tiff(job.source)
+        _write_outputs(job, options, image, labels, pixel_size)
+    except (OSError, ValueError) as exc:
+        return _row(job, status="error", error=str(exc))
+    except Exception as exc:  # a batch must go on: report anything else with its type
+        return _row(job, status="error", error=f"{job.source}: {type(exc).__name__}: {exc}")
+    n = int(labels.max())
+    mean_area = float(np.count_nonzero(labels) / n) if n else 0.0
+    return _row(job, nuclei=n, mean_area=round(mean_area, 2), seconds=round(time.perf_counter() - t0, 3))
+
+
+def _write_outputs(job, options, image, labels, pixel_size):
+    from . import outputs
+
+    # labels last: with --resume its presence (with the others) marks the image done
+    if options.rois:
+        outputs.write_rois(job.prefix + OUTPUT_SUFFIXES["rois"], labels)
+    if options.measurements:
+        rows = outputs.measure_nuclei(labels, image, pixel_size)
+        outputs.write_measurements(job.prefix + OUTPUT_SUFFIXES["measurements"], rows, pixel_size)
+    if options.overlay:
+        outputs.write_overlay(job.prefix + OUTPUT_SUFFIXES["overlay"], image, labels)
+    write_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, overwrite=True)
+
+
+def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, scheduler: str | None = None,
+              on_result: Callable[[dict], None] | None = None) -> list[dict]:
+    """Process all jobs; returns summary rows in job order.
+
+    ``workers > 0`` starts a local Dask cluster of that many processes on
+    127.0.0.1; ``scheduler`` sends the work to an existing Dask scheduler
+    (``tcp://host:8786``). Otherwise jobs run in this process.
+    """
+    on_result = on_result or (lambda row: None)
+    if not workers and not scheduler:
+        rows = []
+        for job in jobs:
+            rows.append(process_job(job, options))
+            on_result(rows[-1])
+        return rows
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise RuntimeError("running on Dask needs the 'distributed' package: pip install 'nuset[distributed]'") from exc
+    cluster = None
+    if scheduler is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        options = BatchOptions(**{**asdict(options), "threads": options.threads or threads})
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+    try:
+        with Client(cluster if cluster is not None else scheduler) as client:
+            futures = client.map(process_job, jobs, options=options, pure=False)
+            index = {f.key: i for i, f in enumerate(futures)}
+            rows: list = [None] * len(jobs)
+            for future in as_completed(futures):
+                row = future.result()
+                rows[index[future.key]] = row
+                on_result(row)
+            return rows
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def write_summary(path: str | Path, rows: list[dict]) -> Path:
+    """The run's summary CSV: image, status, nuclei, mean_area (px), seconds, error."""
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)
+
+
+def write_run_record(path: str | Path, options: BatchOptions, jobs: list[Job], started: float) -> Path:
+    """Parameters, model and library versions used, next to the outputs."""
+    import platform
+
+    import scipy
+    import skimage
+    import torch
+
+    from . import __version__
+    from .model_io import default_model_path
+
+    record = {
+        "nuset": __version__, "torch": str(torch.__version__), "numpy": np.__version__,
+        "scikit_image": skimage.__version__, "scipy": scipy.__version__, "python": platform.python_version(),
+        "model": options.model or str(default_model_path()),
+        "model_sha256": _segmenter_checksum(options.model),
+        "options": asdict(options), "images": len(jobs),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2)))
+
+
+def _segmenter_checksum(model: str | None) -> str:
+    import hashlib
+
+    from .model_io import default_model_path
+
+    return hashlib.sha256(Path(model or default_model_path()).read_bytes()).hexdigest()
