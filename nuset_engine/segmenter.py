@@ -23,6 +23,7 @@ from .model_io import load_model
 from .network import STRIDE, NuSeTNet
 from .normalize import as_float_image, foreground_normalize, whole_image_normalize
 from .rpn import propose_boxes
+from .tiling import tiled_forward
 from .watershed import clean_labels, label_dtype, rpn_aided_watershed
 
 __all__ = ["Segmenter", "SegmentationDetails", "resolve_device"]
@@ -103,21 +104,32 @@ class Segmenter:
         net, metadata = load_model(path)
         return cls(net, metadata, device)
 
-    @torch.inference_mode()
-    def foreground_probability(self, normalized: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    def foreground_probability(self, normalized: np.ndarray, tile_size: int | None = None):
         """Run the network on a normalized ``(H, W)`` image of any size.
 
         The image is padded (mirror) to a multiple of 16 and the outputs are
-        cropped back, so no border pixel is lost. Returns the ``(H, W)``
-        foreground probability and the RPN head outputs of the padded image.
+        cropped back, so no border pixel is lost. With ``tile_size`` (pixels)
+        larger images run in overlapping tiles (see :mod:`.tiling`).
+
+        Returns
+        -------
+        The ``(H, W)`` foreground probability, and the RPN objectness
+        ``(A, Hp/16, Wp/16)`` and box deltas ``(4A, Hp/16, Wp/16)`` of the
+        padded image.
         """
         h, w = normalized.shape
-        ph, pw = -h % STRIDE, -w % STRIDE
-        padded = np.pad(normalized, ((0, ph), (0, pw)), mode="symmetric")
+        padded = np.pad(normalized, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="symmetric")
+        if tile_size and max(padded.shape) > tile_size:
+            prob, objectness, deltas = tiled_forward(self._forward, padded, tile_size)
+        else:
+            prob, objectness, deltas = self._forward(padded)
+        return prob[:h, :w], objectness, deltas
+
+    @torch.inference_mode()
+    def _forward(self, padded: np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None].to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        out = self.net(x)
-        prob = torch.softmax(out.foreground_logits.float(), dim=1)[0, 1, :h, :w]
+        out = self.net(x.contiguous(memory_format=torch.channels_last))
+        prob = torch.softmax(out.foreground_logits.float(), dim=1)[0, 1]
         return prob.cpu().numpy(), out.objectness[0], out.box_deltas[0]
 
     def _choose_scale(self, coarse_mask: np.ndarray, nucleus_diameter: float | None, auto_scale: bool) -> float:
@@ -145,6 +157,7 @@ class Segmenter:
         min_size_fraction: float = 0.2,
         nucleus_diameter: float | None = None,
         auto_scale: bool = True,
+        tile_size: int | None = None,
         return_details: bool = False,
     ):
         """Segment nuclei in one 2-D grayscale image.
@@ -163,6 +176,9 @@ class Segmenter:
             automatic estimate from pass 1.
         auto_scale : resize images whose estimated nucleus size is far from
             the training size.
+        tile_size : run the network in overlapping tiles of this many pixels
+            (a multiple of 16, at least 144) on larger images, to bound memory;
+            ``None`` runs whole images.
         return_details : also return a :class:`SegmentationDetails`.
 
         Returns
@@ -172,19 +188,20 @@ class Segmenter:
         """
         image = as_float_image(image)
         params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=two_pass,
-                      min_size_fraction=min_size_fraction, nucleus_diameter=nucleus_diameter, auto_scale=auto_scale)
+                      min_size_fraction=min_size_fraction, nucleus_diameter=nucleus_diameter, auto_scale=auto_scale,
+                      tile_size=tile_size)
         h, w = image.shape
         if image.min() == image.max():  # no contrast, no nuclei; spares the network a blank input
             return _empty_result(image.shape, params, return_details)
-        prob, objectness, deltas = self.foreground_probability(whole_image_normalize(image))
+        prob, objectness, deltas = self.foreground_probability(whole_image_normalize(image), tile_size)
         scale = self._choose_scale(prob > 0.5, nucleus_diameter, auto_scale)
         work = image
         if scale != 1.0:
             shape = (max(1, round(h * scale)), max(1, round(w * scale)))
             work = resize(image, shape, order=1, preserve_range=True, anti_aliasing=scale < 1).astype(np.float32)
-            prob, objectness, deltas = self.foreground_probability(whole_image_normalize(work))
+            prob, objectness, deltas = self.foreground_probability(whole_image_normalize(work), tile_size)
         if two_pass:
-            prob, objectness, deltas = self.foreground_probability(foreground_normalize(work, prob > 0.5))
+            prob, objectness, deltas = self.foreground_probability(foreground_normalize(work, prob > 0.5), tile_size)
         mask = prob > 0.5
         objects = _objects(mask, min_size_fraction)
         base = anchor_base_size(objects)
