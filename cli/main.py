@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from .cellprofiler import cellprofiler
 from .evaluate import evaluate
 from .info import info
 from .segment import segment
@@ -16,7 +17,7 @@ def cli() -> None:
     """NuSeT nuclear segmentation (U-Net + RPN, RPN-aided watershed)."""
 
 
-for command in (segment, train, evaluate, synth, info):
+for command in (segment, train, evaluate, synth, info, cellprofiler):
     cli.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

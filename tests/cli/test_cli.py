@@ -104,3 +104,15 @@ def test_console_script_is_installed():
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
     for command in ("segment", "train", "evaluate", "synth", "info"):
         assert command in result.stdout
+
+
+def test_cellprofiler_plugin_dir_and_install(runner, tmp_path):
+    result = runner.invoke(cli, ["cellprofiler", "plugin-dir"])
+    folder = Path(result.output.strip())
+    assert result.exit_code == 0 and (folder / "runnuset.py").is_file()
+    assert runner.invoke(cli, ["cellprofiler", "install", str(tmp_path)]).exit_code == 0
+    assert (tmp_path / "runnuset.py").read_bytes() == (folder / "runnuset.py").read_bytes()
+    (tmp_path / "runnuset.py").write_text("# the user's own edits\n")
+    result = runner.invoke(cli, ["cellprofiler", "install", str(tmp_path)])
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert (tmp_path / "runnuset.py").read_text() == "# the user's own edits\n"

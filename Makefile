@@ -1,0 +1,64 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+# Both create .venv on first use and are safe to run again.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# A CPU build of torch, installed before the package so that its open
+# `torch>=2.1` requirement does not pull a multi-GB CUDA build. Override
+# for a GPU machine, e.g. `make demo TORCH="torch --index-url https://download.pytorch.org/whl/cu124"`.
+TORCH  ?= torch==2.13.0
+
+# CellProfiler 5 pins numpy<2 and scipy<1.11, so its module is tested in a
+# second environment; this also runs the engine's tests on numpy 1.26.
+CP_VENV := .venv-cellprofiler
+CP_BIN  := $(CP_VENV)/bin
+CP_VERSION := 5.0.0.dev784
+
+.PHONY: demo test test-main test-cellprofiler install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	touch $@
+
+$(VENV)/.installed: setup.cfg pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Segment the bundled sample image with the shipped model.
+demo: install
+	$(BIN)/nuset segment nuset_engine/sample/img2d.tif --output demo-output --overwrite
+
+$(CP_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(CP_BIN)/python || $(PYTHON) -m venv $(CP_VENV)
+	$(CP_BIN)/pip install --quiet --upgrade pip
+	$(CP_BIN)/pip install --quiet $(TORCH)
+	$(CP_BIN)/pip install --quiet cellprofiler-core-nightly==$(CP_VERSION) cellprofiler-library-nightly==$(CP_VERSION) \
+		centriole-nightly==$(CP_VERSION) docutils==0.15.2 imageio Jinja2 joblib Pillow rapidfuzz requests \
+		"sentry-sdk~=2.8.0" six tifffile
+	# the GUI (wxPython) and MySQL client are not needed headless and do not build here
+	$(CP_BIN)/pip install --quiet --no-deps cellprofiler-nightly==$(CP_VERSION)
+	$(CP_BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+## Run the whole test suite: the main environment, then CellProfiler's.
+test: test-main test-cellprofiler
+
+test-main: install-dev
+	$(BIN)/python -m pytest
+
+test-cellprofiler: $(CP_VENV)/.installed
+	NUSET_REQUIRE_CELLPROFILER=1 $(CP_BIN)/python -m pytest tests/cellprofiler tests/engine
+
+clean:
+	rm -rf $(VENV) $(CP_VENV) demo-output build *.egg-info

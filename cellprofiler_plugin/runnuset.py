@@ -1,0 +1,201 @@
+"""
+RunNuSeT
+========
+
+**RunNuSeT** finds nuclei in a grayscale fluorescence image with NuSeT
+(Yang et al. 2020, PLoS Comput Biol): a U-Net and a region proposal network
+sharing one encoder, two-pass foreground normalization, and an RPN-aided
+watershed that splits touching nuclei. It produces objects (default name
+"Nuclei") that later modules measure and relate, as IdentifyPrimaryObjects does.
+
+The model ships with NuSeT (no download). A model trained with
+``nuset train`` can be used instead.
+
+============ ============ ===============
+Supports 2D? Supports 3D? Respects masks?
+============ ============ ===============
+YES          NO           NO
+============ ============ ===============
+
+Measurements made by this module
+^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+
+**Image measurements:** *Count*: the number of nuclei.
+
+**Object measurements:** *Location_Center_X/Y*, *Number_Object_Number*.
+
+Requirements
+^^^^^^^^^^^^
+NuSeT and PyTorch in CellProfiler's Python environment
+(``pip install nuset``). If they are missing the module is still listed
+and says what to install when the pipeline runs.
+"""
+from __future__ import annotations
+
+from cellprofiler_core.image import Image
+from cellprofiler_core.module.image_segmentation import ImageSegmentation
+from cellprofiler_core.object import Objects
+from cellprofiler_core.setting import Binary, ValidationError
+from cellprofiler_core.setting.choice import Choice
+from cellprofiler_core.setting.text import Float, ImageName, Integer, Pathname
+
+MODEL_DEFAULT = "Shipped default model"
+MODEL_CUSTOM = "Custom model file"
+DEVICES = {"Auto": "auto", "CPU": "cpu", "GPU": "cuda"}
+
+# One loaded model per (file, device) for the whole run: loading is the slow
+# part, so it must not happen per image. Cleared in post_run.
+_SEGMENTERS: dict = {}
+
+
+def _engine():
+    """Import the engine lazily so CellProfiler lists the module even when
+    torch or nuset are missing, and say exactly what to install."""
+    try:
+        import nuset_engine
+    except ImportError as exc:
+        raise RuntimeError(
+            f"RunNuSeT cannot import its engine ({exc}). Install NuSeT into the Python environment that runs "
+            "CellProfiler: `pip install nuset` (this also installs PyTorch; for a GPU, install a CUDA build of "
+            "torch first)."
+        ) from exc
+    return nuset_engine
+
+
+class RunNuSeT(ImageSegmentation):
+    category = "Object Processing"
+    module_name = "RunNuSeT"
+    # Revision history (append settings at the end, never reorder):
+    # 1: input, output, model choice, model file, device, min score, NMS threshold, watershed,
+    #    two-pass, small-object fraction, save probability, probability image name
+    # 2: + typical nucleus diameter, tile size
+    variable_revision_number = 2
+
+    def create_settings(self):
+        super().create_settings()
+        self.y_name.value = "Nuclei"
+        self.model_choice = Choice(
+            "Model", [MODEL_DEFAULT, MODEL_CUSTOM], MODEL_DEFAULT,
+            doc="The model shipped with NuSeT (trained on DSB 2018 fluorescence nuclei plus synthetic images), "
+                "or a model file written by ``nuset train`` for your own images.")
+        self.model_file = Pathname(
+            "Model file", "", wildcard="NuSeT models (*.pt)|*.pt",
+            doc="Full path of a ``.nuset.pt`` model file written by ``nuset train``.")
+        self.device = Choice(
+            "Run on", list(DEVICES), "Auto",
+            doc="*Auto* uses a CUDA GPU when PyTorch sees one, else the CPU. *GPU* fails with a clear message "
+                "when there is none.")
+        self.min_score = Float(
+            "Minimum box score", 0.85, minval=0.0, maxval=1.0,
+            doc="Region proposals scoring at least this (0-1) seed the watershed. Lower it when touching "
+                "nuclei stay merged; raise it when single nuclei are split.")
+        self.nms_threshold = Float(
+            "Proposal overlap threshold (NMS)", 0.1, minval=0.0, maxval=1.0,
+            doc="Proposal boxes overlapping a better box by more than this IoU are discarded.")
+        self.use_watershed = Binary(
+            "Split touching nuclei (RPN-aided watershed)?", True,
+            doc="If *No*, each connected foreground region becomes one object (plain U-Net).")
+        self.two_pass = Binary(
+            "Use two-pass foreground normalization?", True,
+            doc="The second pass normalizes intensities by the nuclei found in the first; it is more robust "
+                "to sparse/dense fields and bright artefacts. *No* is faster.")
+        self.min_size_fraction = Float(
+            "Smallest object, as a fraction of the mean nucleus area", 0.2, minval=0.0, maxval=1.0,
+            doc="Objects (and holes) smaller than this fraction of the image's mean nucleus area are removed "
+                "(filled). 0 keeps everything.")
+        self.save_probability = Binary(
+            "Save the foreground probability as an image?", False,
+            doc="Adds an image (0-1 per pixel) for inspection or for other modules.")
+        self.probability_name = ImageName(
+            "Name the probability image", "NuSeTProbability", doc="Name of the probability image.")
+        self.nucleus_diameter = Float(
+            "Typical nucleus diameter (pixels, 0 = automatic)", 0.0, minval=0.0,
+            doc="NuSeT estimates the nucleus size from a first pass and rescales images whose nuclei are much "
+                "larger or smaller than in its training data. Give the diameter to override the estimate.")
+        self.tile_size = Integer(
+            "Tile size for large images (pixels, 0 = whole image)", 0, minval=0,
+            doc="Images larger than this are segmented in overlapping tiles to bound memory.")
+
+    def settings(self):
+        return super().settings() + [
+            self.model_choice, self.model_file, self.device, self.min_score, self.nms_threshold,
+            self.use_watershed, self.two_pass, self.min_size_fraction, self.save_probability,
+            self.probability_name, self.nucleus_diameter, self.tile_size,
+        ]
+
+    def visible_settings(self):
+        result = super().visible_settings() + [self.model_choice]
+        if self.model_choice.value == MODEL_CUSTOM:
+            result.append(self.model_file)
+        result += [self.device, self.min_score, self.nms_threshold, self.use_watershed, self.two_pass,
+                   self.min_size_fraction, self.nucleus_diameter, self.tile_size, self.save_probability]
+        if self.save_probability.value:
+            result.append(self.probability_name)
+        return result
+
+    def volumetric(self):
+        return False
+
+    def validate_module(self, pipeline):
+        if self.model_choice.value == MODEL_CUSTOM:
+            import os
+
+            if not os.path.isfile(self.model_file.value):
+                raise ValidationError(f"Model file not found: {self.model_file.value!r}", self.model_file)
+
+    def upgrade_settings(self, setting_values, variable_revision_number, module_name):
+        if variable_revision_number == 1:
+            setting_values = list(setting_values) + ["0.0", "0"]  # nucleus diameter: automatic; no tiling
+            variable_revision_number = 2
+        return setting_values, variable_revision_number
+
+    def _segmenter(self):
+        engine = _engine()
+        path = self.model_file.value if self.model_choice.value == MODEL_CUSTOM else None
+        key = (path, DEVICES[self.device.value])
+        if key not in _SEGMENTERS:
+            try:
+                _SEGMENTERS[key] = engine.Segmenter.load(path, device=key[1])
+            except (engine.ModelFileError, ValueError) as exc:
+                raise RuntimeError(f"RunNuSeT: {exc}") from exc
+        return _SEGMENTERS[key]
+
+    def run(self, workspace):
+        image = workspace.image_set.get_image(self.x_name.value)
+        pixels = image.pixel_data
+        if image.volumetric or pixels.ndim == 3 and not image.multichannel:
+            raise ValueError(f"RunNuSeT segments 2-D images; {self.x_name.value!r} is 3-D "
+                             f"(shape {pixels.shape}). Segment one plane at a time.")
+        if pixels.ndim != 2:
+            raise ValueError(f"RunNuSeT needs a grayscale image; {self.x_name.value!r} has shape {pixels.shape}. "
+                             "Add ColorToGray (or pick one channel) before RunNuSeT.")
+        labels, details = self._segmenter().segment(
+            pixels,
+            min_score=self.min_score.value, nms_threshold=self.nms_threshold.value,
+            watershed=self.use_watershed.value, two_pass=self.two_pass.value,
+            min_size_fraction=self.min_size_fraction.value,
+            nucleus_diameter=self.nucleus_diameter.value or None,
+            tile_size=self.tile_size.value or None,
+            return_details=True,
+        )
+        objects = Objects()
+        objects.segmented = labels.astype("int32")
+        objects.parent_image = image
+        workspace.object_set.add_objects(objects, self.y_name.value)
+        self.add_measurements(workspace)
+        if self.save_probability.value:
+            workspace.image_set.add(self.probability_name.value,
+                                    Image(details.foreground_probability, parent_image=image))
+        if self.show_window:
+            workspace.display_data.x_data = pixels
+            workspace.display_data.y_data = labels
+            workspace.display_data.dimensions = image.dimensions
+
+    def post_run(self, workspace):
+        """Free the models (and GPU memory) when the run ends."""
+        used_cuda = any(s.device.type == "cuda" for s in _SEGMENTERS.values())
+        _SEGMENTERS.clear()
+        if used_cuda:
+            import torch
+
+            torch.cuda.empty_cache()

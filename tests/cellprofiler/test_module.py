@@ -1,0 +1,127 @@
+"""RunNuSeT in process, on real CellProfiler objects (Workspace, Pipeline)."""
+import io
+
+import numpy as np
+import pytest
+from cellprofiler_core.image import Image, ImageSetList
+from cellprofiler_core.measurement import Measurements
+from cellprofiler_core.object import ObjectSet
+from cellprofiler_core.pipeline import Pipeline
+from cellprofiler_core.workspace import Workspace
+
+
+def make_workspace(module, pixels):
+    image_sets = ImageSetList()
+    image_set = image_sets.get_image_set(0)
+    image_set.add("DNA", Image(pixels))
+    pipeline = Pipeline()
+    pipeline.add_module(module)
+    return Workspace(pipeline, module, image_set, ObjectSet(), Measurements(), image_sets)
+
+
+def new_module(runnuset, **values):
+    module = runnuset.RunNuSeT()
+    module.set_module_num(1)
+    module.x_name.value = "DNA"
+    for name, value in values.items():
+        getattr(module, name).value = value
+    return module
+
+
+def as_cellprofiler_pixels(image):
+    return image.astype(np.float32) / 65535  # how CellProfiler presents a uint16 image
+
+
+def test_objects_and_measurements_match_the_engine(runnuset, sample, segmenter):
+    pixels = as_cellprofiler_pixels(sample[0])
+    module = new_module(runnuset, save_probability=True)
+    workspace = make_workspace(module, pixels)
+    module.run(workspace)
+    objects = workspace.object_set.get_objects("Nuclei")
+    expected = segmenter.segment(pixels)
+    assert objects.count == expected.max() > 50
+    assert np.array_equal(objects.segmented, expected)
+    assert workspace.measurements.get_current_image_measurement("Count_Nuclei") == objects.count
+    xs = workspace.measurements.get_current_measurement("Nuclei", "Location_Center_X")
+    assert len(xs) == objects.count and 0 <= xs.min() and xs.max() < 512
+    probability = workspace.image_set.get_image("NuSeTProbability").pixel_data
+    assert probability.shape == (512, 512) and 0 <= probability.min() and probability.max() <= 1
+
+
+def test_model_is_loaded_once_per_run_and_released(runnuset, sample):
+    pixels = as_cellprofiler_pixels(sample[0][:128, :128])
+    module = new_module(runnuset, device="CPU")
+    module.post_run(None)  # start from an empty cache
+    module.run(make_workspace(module, pixels))
+    first = list(runnuset._SEGMENTERS.values())
+    module.run(make_workspace(module, pixels[::-1]))
+    assert list(runnuset._SEGMENTERS.values()) == first and len(first) == 1
+    module.post_run(None)
+    assert not runnuset._SEGMENTERS
+
+
+def test_settings_round_trip_through_a_saved_pipeline(runnuset):
+    module = new_module(runnuset, min_score=0.7, use_watershed=False, nucleus_diameter=30.0,
+                        model_choice=runnuset.MODEL_CUSTOM, model_file="/models/mine.nuset.pt", tile_size=1024)
+    pipeline = Pipeline()
+    pipeline.add_module(module)
+    text = io.StringIO()
+    pipeline.dump(text)
+    loaded = Pipeline()
+    loaded.load(io.StringIO(text.getvalue()))
+    again = loaded.modules()[-1]
+    assert [s.value_text for s in again.settings()] == [s.value_text for s in module.settings()]
+
+
+def test_pipeline_saved_at_revision_1_still_loads(runnuset):
+    text = """CellProfiler Pipeline: http://www.cellprofiler.org
+Version:5
+DateRevision:500
+GitHash:
+ModuleCount:1
+HasImagePlaneDetails:False
+
+RunNuSeT:[module_num:1|svn_version:'Unknown'|variable_revision_number:1|show_window:False|notes:[]|batch_state:array([], dtype=uint8)|enabled:True|wants_pause:False]
+    Select the input image:DNA
+    Name the output object:Nuclei
+    Model:Shipped default model
+    Model file:
+    Run on:CPU
+    Minimum box score:0.9
+    Proposal overlap threshold (NMS):0.2
+    Split touching nuclei (RPN-aided watershed)?:Yes
+    Use two-pass foreground normalization?:No
+    Smallest object, as a fraction of the mean nucleus area:0.25
+    Save the foreground probability as an image?:No
+    Name the probability image:NuSeTProbability
+"""
+    pipeline = Pipeline()
+    pipeline.load(io.StringIO(text))
+    module = pipeline.modules()[-1]
+    assert module.min_score.value == 0.9 and module.two_pass.value is False
+    assert module.min_size_fraction.value == 0.25
+    assert module.nucleus_diameter.value == 0.0 and module.tile_size.value == 0  # added in revision 2
+
+
+def test_clear_errors(runnuset, sample, tmp_path):
+    rgb = np.stack([as_cellprofiler_pixels(sample[0])] * 3, axis=-1)
+    module = new_module(runnuset)
+    workspace = make_workspace(module, rgb)
+    assert workspace.image_set.get_image("DNA").multichannel
+    with pytest.raises(ValueError, match="ColorToGray"):
+        module.run(workspace)
+    volume = np.zeros((4, 64, 64), np.float32)
+    image_sets = ImageSetList()
+    image_set = image_sets.get_image_set(0)
+    image_set.add("DNA", Image(volume, dimensions=3))
+    pipeline = Pipeline()
+    pipeline.add_module(module)
+    with pytest.raises(ValueError, match="2-D images"):
+        module.run(Workspace(pipeline, module, image_set, ObjectSet(), Measurements(), image_sets))
+    missing = new_module(runnuset, model_choice=runnuset.MODEL_CUSTOM, model_file=str(tmp_path / "gone.pt"))
+    with pytest.raises(RuntimeError, match="gone.pt: model file not found"):
+        missing.run(make_workspace(missing, as_cellprofiler_pixels(sample[0][:64, :64])))
+    from cellprofiler_core.setting import ValidationError
+
+    with pytest.raises(ValidationError, match="Model file not found"):
+        missing.validate_module(pipeline)
