@@ -16,9 +16,12 @@ SEGMENT_OPTIONS = [
                  help="Remove objects smaller than this fraction of the mean nucleus area."),
     click.option("--nucleus-diameter", type=float, default=None,
                  help="Typical nucleus diameter in pixels (default: estimated from the image)."),
+    click.option("--tile-size", type=int, default=None,
+                 help="Run the network in overlapping tiles of this many pixels on larger images (bounds memory)."),
 ]
 
-PARAM_NAMES = ("min_score", "nms_threshold", "watershed", "two_pass", "min_size_fraction", "nucleus_diameter")
+PARAM_NAMES = ("min_score", "nms_threshold", "watershed", "two_pass", "min_size_fraction", "nucleus_diameter",
+               "tile_size")
 
 
 def segment_options(func):
