@@ -14,7 +14,17 @@ CP_VENV := .venv-cellprofiler
 CP_BIN  := $(CP_VENV)/bin
 CP_VERSION := 5.0.0.dev784
 
-.PHONY: demo test test-main test-cellprofiler install install-dev clean
+.PHONY: demo test test-main test-cellprofiler install install-dev system-deps clean
+
+# The Fiji tests run the real ImageJ 1.x (Debian's libij-java) under Xvfb and
+# build the plugin with a JDK. Installed from Debian when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@if [ ! -f /usr/share/java/ij.jar ] || ! command -v xvfb-run >/dev/null || ! command -v javac >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			libij-java xvfb xauth default-jdk-headless >/dev/null; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +64,7 @@ $(CP_VENV)/.installed: setup.cfg pyproject.toml
 ## Run the whole test suite: the main environment, then CellProfiler's.
 test: test-main test-cellprofiler
 
-test-main: install-dev
+test-main: install-dev system-deps
 	$(BIN)/python -m pytest
 
 test-cellprofiler: $(CP_VENV)/.installed

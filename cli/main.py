@@ -5,6 +5,7 @@ import click
 
 from .cellprofiler import cellprofiler
 from .evaluate import evaluate
+from .fiji import fiji
 from .info import info
 from .segment import segment
 from .synth import synth
@@ -17,7 +18,7 @@ def cli() -> None:
     """NuSeT nuclear segmentation (U-Net + RPN, RPN-aided watershed)."""
 
 
-for command in (segment, train, evaluate, synth, info, cellprofiler):
+for command in (segment, train, evaluate, synth, info, cellprofiler, fiji):
     cli.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
