@@ -10,6 +10,7 @@ import numpy as np
 __all__ = ["whole_image_normalize", "foreground_normalize", "as_float_image"]
 
 _EPS = 1e-5
+_FLOAT32_SAFE = 1e30  # well inside float32 range, so sums and squares stay finite
 
 
 def as_float_image(image: np.ndarray) -> np.ndarray:
@@ -32,12 +33,14 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
         image = image.astype(np.uint8)
     if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
         raise ValueError(f"unsupported pixel type {image.dtype}; use an integer or float image")
-    out = image.astype(np.float32)
-    if not np.all(np.isfinite(out)):
+    if np.issubdtype(image.dtype, np.floating) and not np.all(np.isfinite(image)):
         raise ValueError(
             "the image contains NaN or infinite values; replace them (e.g. np.nan_to_num) first"
         )
-    return out
+    peak = max(abs(float(image.max())), abs(float(image.min())))
+    if peak > _FLOAT32_SAFE:  # beyond float32: rescale (normalization removes the scale anyway)
+        return (image.astype(np.float64) / peak).astype(np.float32)
+    return image.astype(np.float32)
 
 
 def _scale(image: np.ndarray, center: float, spread: float) -> np.ndarray:

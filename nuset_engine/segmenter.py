@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import ndimage
+from skimage.segmentation import relabel_sequential
 from skimage.transform import resize
 
 from .anchors import anchor_base_size
@@ -214,6 +215,8 @@ class Segmenter:
             labels = objects
         if scale != 1.0:
             labels = resize(labels, (h, w), order=0, preserve_range=True, anti_aliasing=False)
+            # nuclei thinner than a pixel at the input scale vanish: keep ids 1..N
+            labels, _, _ = relabel_sequential(labels.astype(np.int64))
             labels = labels.astype(label_dtype(int(labels.max(initial=0))))
             prob = resize(prob, (h, w), order=1, preserve_range=True).astype(np.float32)
             boxes = boxes / scale
