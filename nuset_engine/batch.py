@@ -7,7 +7,6 @@ notebook, a workflow manager) drive it with :func:`plan_jobs` and
 """
 from __future__ import annotations
 
-import csv
 import glob
 import json
 import os
@@ -18,7 +17,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .io import atomic_write, read_image, to_grayscale, write_labels
+from .io import atomic_write, read_image, to_grayscale, write_csv, write_labels
 
 __all__ = ["Job", "BatchOptions", "plan_jobs", "process_job", "run_batch", "write_summary", "write_run_record",
            "OUTPUT_SUFFIXES", "IMAGE_SUFFIXES", "preload"]
@@ -214,14 +213,7 @@ def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, sched
 
 def write_summary(path: str | Path, rows: list[dict]) -> Path:
     """The run's summary CSV: image, status, nuclei, mean_area (px), seconds, error."""
-
-    def write(tmp):
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    return atomic_write(path, write)
+    return write_csv(path, rows, SUMMARY_COLUMNS)
 
 
 def write_run_record(path: str | Path, options: BatchOptions, jobs: list[Job], started: float) -> Path:

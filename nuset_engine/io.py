@@ -6,6 +6,7 @@ complete, so an interrupted run never leaves a half-written file.
 """
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-__all__ = ["read_image", "to_grayscale", "write_labels", "atomic_write"]
+__all__ = ["read_image", "to_grayscale", "write_labels", "write_csv", "atomic_write"]
 
 _TIFF = {".tif", ".tiff"}
 _OTHER = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -108,3 +109,15 @@ def write_labels(path: str | Path, labels: np.ndarray, overwrite: bool = False) 
     labels = np.asarray(labels)
     dtype = np.uint16 if labels.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
     return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib"))
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> Path:
+    """Write dict rows as CSV with the given header, atomically."""
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)

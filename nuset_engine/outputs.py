@@ -7,7 +7,6 @@ overlay is an RGB PNG.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from scipy import ndimage
 from skimage.measure import find_contours, regionprops_table
 from skimage.segmentation import find_boundaries
 
-from .io import atomic_write
+from .io import atomic_write, write_csv
 
 __all__ = ["label_contours", "write_rois", "measure_nuclei", "write_measurements", "overlay_image",
            "write_overlay", "pixel_size_from_tiff"]
@@ -106,15 +105,8 @@ def measurement_columns(pixel_size: float | None) -> list[str]:
 
 
 def write_measurements(path: str | Path, rows: list[dict], pixel_size: float | None = None) -> Path:
-    columns = measurement_columns(pixel_size)
-
-    def write(tmp):
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    return atomic_write(path, write)
+    """Measurement rows (see :func:`measure_nuclei`) as CSV."""
+    return write_csv(path, rows, measurement_columns(pixel_size))
 
 
 def overlay_image(image: np.ndarray, labels: np.ndarray, color=(255, 255, 0)) -> np.ndarray:
