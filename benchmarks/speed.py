@@ -1,0 +1,57 @@
+"""Seconds per megapixel and peak memory of full two-pass inference.
+
+Usage: python benchmarks/speed.py [--sizes 1 4 16] [--device cpu] [--repeats 3]
+
+Images are tiles of the bundled sample (real nuclei at the training scale),
+so the watershed and post-processing do realistic work. Prints one line per
+size plus the model, torch version and thread count; paste them into
+docs/benchmarks.md with the machine they ran on.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import numpy as np
+import tifffile
+import torch
+
+import nuset_engine
+from nuset_engine import Segmenter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 16], help="megapixels")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+
+    segmenter = Segmenter.load(args.model, device=args.device)
+    sample = tifffile.imread(nuset_engine.SAMPLE_IMAGE)
+    print(f"model {args.model or 'default'} (base width {segmenter.net.config.base_width}), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {segmenter.device}, {platform.processor() or platform.machine()}")
+    print("| image | megapixels | nuclei | s/image (min of repeats) | s/MP | peak RSS (GB) |")
+    print("|---|---|---|---|---|---|")
+    for mp in args.sizes:
+        side = int(round(np.sqrt(mp * 1e6)))
+        image = np.tile(sample, (side // 512 + 1, side // 512 + 1))[:side, :side]
+        segmenter.segment(image[:256, :256])  # warm-up
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            labels = segmenter.segment(image)
+            if segmenter.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        best = min(times)
+        print(f"| {side}x{side} | {side * side / 1e6:.2f} | {int(labels.max())} | {best:.2f} | "
+              f"{best / (side * side / 1e6):.2f} | {peak_gb:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
