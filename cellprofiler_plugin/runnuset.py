@@ -90,7 +90,7 @@ class RunNuSeT(ImageSegmentation):
             doc="Region proposals scoring at least this (0-1) seed the watershed. Lower it when touching "
                 "nuclei stay merged; raise it when single nuclei are split.")
         self.nms_threshold = Float(
-            "Proposal overlap threshold (NMS)", 0.1, minval=0.0, maxval=1.0,
+            "Proposal overlap threshold (NMS)", 0.3, minval=0.0, maxval=1.0,
             doc="Proposal boxes overlapping a better box by more than this IoU are discarded.")
         self.use_watershed = Binary(
             "Split touching nuclei (RPN-aided watershed)?", True,

@@ -9,7 +9,7 @@ SEGMENT_OPTIONS = [
                  help="Model file from `nuset train` (default: the shipped model)."),
     click.option("--device", default="auto", help="auto, cpu or cuda."),
     click.option("--min-score", default=0.85, help="Minimum RPN box score (0-1) to seed the watershed."),
-    click.option("--nms-threshold", default=0.1, help="IoU above which overlapping proposals are suppressed."),
+    click.option("--nms-threshold", default=0.3, help="IoU above which overlapping proposals are suppressed."),
     click.option("--watershed/--no-watershed", default=True, help="RPN-aided watershed to split touching nuclei."),
     click.option("--two-pass/--no-two-pass", default=True, help="Second pass with foreground normalization."),
     click.option("--min-size-fraction", default=0.2,

@@ -30,7 +30,7 @@ def propose_boxes(
     *,
     pre_nms_top_n: int = 2000,
     post_nms_top_n: int = 500,
-    nms_threshold: float = 0.1,
+    nms_threshold: float = 0.3,
     min_box_size: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Proposals for one image.

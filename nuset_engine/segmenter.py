@@ -152,7 +152,7 @@ class Segmenter:
         image: np.ndarray,
         *,
         min_score: float = 0.85,
-        nms_threshold: float = 0.1,
+        nms_threshold: float = 0.3,
         watershed: bool = True,
         two_pass: bool = True,
         min_size_fraction: float = 0.2,

@@ -24,7 +24,7 @@ final class Bridge {
     static final String PYTHON_PREF = "nuset.python";
 
     String python;
-    double minScore = 0.85, nmsThreshold = 0.1, minSizeFraction = 0.2, nucleusDiameter = 0;
+    double minScore = 0.85, nmsThreshold = 0.3, minSizeFraction = 0.2, nucleusDiameter = 0;
     int tileSize = 0;
     boolean noWatershed, singlePass, addRois;
     String model = "";
