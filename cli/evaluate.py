@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -59,7 +60,7 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
     segment = otsu_watershed if method == "otsu" else load_segmenter(model, device).segment
     kwargs = params if method == "nuset" else {}
     results = []
-    with click.progressbar(load_pairs(pairs), label=f"evaluating {len(pairs)} images", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(load_pairs(pairs), label=f"evaluating {len(pairs)} images", file=sys.stderr) as bar:
         for image, truth in bar:
             if scale != 1.0:
                 image = rescale(image.astype(np.float32), scale, order=1, preserve_range=True)

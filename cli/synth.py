@@ -1,6 +1,7 @@
 """``nuset synth``: write a synthetic training set."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -18,7 +19,7 @@ def synth(output, count, seed) -> None:
     from nuset_engine.synthetic import synthetic_image
 
     out = Path(output)
-    with click.progressbar(range(count), label="synthesizing", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(range(count), label="synthesizing", file=sys.stderr) as bar:
         for i in bar:
             image, labels = synthetic_image(seed + i)
             for sub, array in (("images", image), ("labels", labels)):

@@ -28,8 +28,9 @@ def propose_boxes(
     base_size: float,
     image_size: tuple[int, int],
     *,
-    pre_nms_top_n: int = 2000,
-    post_nms_top_n: int = 500,
+    score_threshold: float = 0.0,
+    pre_nms_top_n: int | None = 2000,
+    post_nms_top_n: int | None = 500,
     nms_threshold: float = 0.3,
     min_box_size: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,6 +41,10 @@ def propose_boxes(
     objectness, box_deltas : head outputs for one image, ``(A, h, w)`` and ``(4A, h, w)``.
     base_size : anchor base size in pixels (median nucleus size).
     image_size : ``(height, width)`` of the valid (unpadded) image, in pixels.
+    score_threshold : drop proposals scoring below this before NMS (NMS is
+        greedy by score, so this does not change the boxes kept above it).
+    pre_nms_top_n, post_nms_top_n : caps before/after NMS (None: no cap; the
+        segmenter uses no caps so that large images keep all their nuclei).
 
     Returns
     -------
@@ -48,7 +53,9 @@ def propose_boxes(
     logits, deltas = flatten_head(objectness.float(), box_deltas.float())
     anchors = generate_anchors(base_size, objectness.shape[1], objectness.shape[2], STRIDE).to(logits.device)
     scores = torch.sigmoid(logits)
-    top = torch.topk(scores, min(pre_nms_top_n, scores.numel())).indices
+    top = torch.nonzero(scores >= score_threshold).flatten()
+    if pre_nms_top_n is not None and top.numel() > pre_nms_top_n:
+        top = top[torch.topk(scores[top], pre_nms_top_n).indices]
     boxes = clip_boxes(decode_boxes(deltas[top], anchors[top]), *image_size)
     scores = scores[top]
     size_ok = ((boxes[:, 2] - boxes[:, 0]) >= min_box_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_box_size)

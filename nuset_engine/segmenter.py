@@ -9,6 +9,7 @@ watershed turns them into an instance label image at the input size.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {device}; use 'auto', 'cpu' or 'cuda'")
     return device
+
+
+def _fold_batch_norm(net: torch.nn.Module) -> torch.nn.Module:
+    """Fold every Conv2d + BatchNorm2d pair (eval mode) into one Conv2d."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in net.modules():
+        if isinstance(module, torch.nn.Sequential):
+            layers = list(module)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], torch.nn.Conv2d) and isinstance(layers[i + 1], torch.nn.BatchNorm2d):
+                    module[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                    module[i + 1] = torch.nn.Identity()
+    return net
 
 
 def _empty_result(shape, params, return_details):
@@ -93,8 +108,10 @@ class Segmenter:
 
     def __init__(self, net: NuSeTNet, metadata: dict | None = None, device: str | torch.device = "auto"):
         self.device = resolve_device(device)
-        # channels-last roughly halves CPU convolution time; results are the same
-        self.net = net.to(self.device, memory_format=torch.channels_last).eval()
+        # Inference copy: batch norm folded into the convolutions (same function,
+        # ~15% less time) and channels-last (roughly halves CPU convolution time).
+        # A copy, so that a network still being trained is left untouched.
+        self.net = _fold_batch_norm(copy.deepcopy(net).eval()).to(self.device, memory_format=torch.channels_last)
         self.metadata = dict(metadata or {})
         # Nucleus size (pixels, max bbox side) the model saw most in training.
         self.training_nucleus_size = float(self.metadata.get("nucleus_size", 20.0))
@@ -206,7 +223,9 @@ class Segmenter:
         mask = prob > 0.5
         objects = _objects(mask, min_size_fraction)
         base = anchor_base_size(objects)
-        boxes, scores = propose_boxes(objectness, deltas, base, work.shape, nms_threshold=nms_threshold)
+        # Only boxes scoring >= min_score can seed; no caps, so large images keep every nucleus.
+        boxes, scores = propose_boxes(objectness, deltas, base, work.shape, score_threshold=min_score,
+                                      pre_nms_top_n=None, post_nms_top_n=None, nms_threshold=nms_threshold)
         boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
         if watershed:
             labels = rpn_aided_watershed(mask, boxes, scores, min_score=min_score,

@@ -34,6 +34,8 @@ def _seed_points(
     """One seed per confident box, highest score first, on foreground only."""
     h, w = mask.shape
     seeds: list[tuple[int, int]] = []
+    taken: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    cell = max(1, int(np.ceil(min_seed_distance)))
     for i in np.argsort(-scores, kind="stable"):
         if scores[i] < min_score:
             break
@@ -47,10 +49,22 @@ def _seed_points(
                 continue  # the box holds no foreground: not a nucleus
             dr, dc = np.unravel_index(np.argmax(window), window.shape)
             r, c = r0 + int(dr), c0 + int(dc)
-        if any((r - sr) ** 2 + (c - sc) ** 2 < min_seed_distance**2 for sr, sc in seeds):
+        if _too_close(taken, r, c, cell, min_seed_distance):
             continue
         seeds.append((r, c))
+        taken.setdefault((r // cell, c // cell), []).append((r, c))
     return seeds
+
+
+def _too_close(taken: dict, r: int, c: int, cell: int, distance: float) -> bool:
+    """Is an accepted seed within ``distance`` of (r, c)? Seeds are bucketed
+    in cells of side >= distance, so only the 3x3 neighbouring cells matter."""
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            for sr, sc in taken.get((r // cell + dr, c // cell + dc), ()):
+                if (r - sr) ** 2 + (c - sc) ** 2 < distance**2:
+                    return True
+    return False
 
 
 def clean_labels(labels: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarray:
