@@ -125,3 +125,25 @@ def test_clear_errors(runnuset, sample, tmp_path):
 
     with pytest.raises(ValidationError, match="Model file not found"):
         missing.validate_module(pipeline)
+
+
+def test_module_is_listed_without_the_engine_and_says_what_to_install(sample, monkeypatch):
+    """Import the plugin file as CellProfiler does while `nuset_engine` (and so
+    torch) cannot be imported: the module class must load, and running it
+    must name the package to install."""
+    import importlib.util
+    import sys
+
+    from tests.cellprofiler.conftest import PLUGIN_DIR
+
+    monkeypatch.setitem(sys.modules, "nuset_engine", None)  # makes `import nuset_engine` fail
+    spec = importlib.util.spec_from_file_location("runnuset_without_engine", PLUGIN_DIR / "runnuset.py")
+    module_file = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "runnuset_without_engine", module_file)
+    spec.loader.exec_module(module_file)
+    module = module_file.RunNuSeT()
+    assert module.module_name == "RunNuSeT"
+    module.set_module_num(1)
+    module.x_name.value = "DNA"
+    with pytest.raises(RuntimeError, match="pip install nuset"):
+        module.run(make_workspace(module, as_cellprofiler_pixels(sample[0][:64, :64])))
