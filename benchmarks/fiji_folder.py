@@ -52,7 +52,7 @@ def main() -> None:
         single_s, log = run_macro(args.ij_jar, home, PER_IMAGE.format(src=src, py=sys.executable), tmp)
         assert len(re.findall(r"NuSeT: \d+ nuclei in", log)) == args.images, log
     print(f"{args.images} images of 512x512, ImageJ {args.ij_jar}, whole macro wall time including ImageJ start:")
-    print(f"| command | s per image |\n|---|---|")
+    print("| command | s per image |\n|---|---|")
     print(f"| NuSeT Segment Folder (one Python start) | {folder_s / args.images:.2f} |")
     print(f"| NuSeT Segment per image (Python start each time) | {single_s / args.images:.2f} |")
 

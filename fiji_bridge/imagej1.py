@@ -7,9 +7,6 @@ import numpy as np
 from ._engine import get_segmenter
 from .rois import add_rois
 
-_SIGNED_TO_UNSIGNED = {"short": np.uint16, "byte": np.uint8}
-
-
 def imageplus_to_array(imp) -> np.ndarray:
     """The current plane of an ImagePlus as a 2-D numpy array.
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import tifffile
 
-import nuset_engine
 
 NUSET = str(Path(sys.executable).with_name("nuset"))
 

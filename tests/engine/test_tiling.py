@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from nuset_engine import evaluate_pair
 from nuset_engine.metrics import matching_counts
 from nuset_engine.tiling import tile_windows
 

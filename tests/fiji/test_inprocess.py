@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fiji_bridge import imageplus_to_array, labels_to_imageplus, segment, segment_imageplus
+from fiji_bridge import imageplus_to_array, labels_to_imageplus, segment_imageplus
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
