@@ -116,3 +116,18 @@ def test_existing_outputs_need_overwrite(folder, tmp_path):
     assert (tmp_path / "img1_labels.tif").read_bytes() == before and not (tmp_path / "img1_overlay.png").exists()
     assert run(folder / "img1.tif", "-o", tmp_path, "--overlay", "--overwrite").returncode == 0
     assert (tmp_path / "img1_overlay.png").exists()
+
+
+def test_existing_dask_scheduler(folder, tmp_path):
+    """--scheduler sends the work to a cluster the lab already runs (here one
+    started by the test on loopback, in its own processes)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        result = run(folder / "img0.tif", folder / "img1.tif", "-o", tmp_path / "out", "--scheduler",
+                     cluster.scheduler_address)
+    assert result.returncode == 0, result.stderr
+    summary = read_summary(tmp_path / "out" / "summary.csv")
+    assert [summary[n]["status"] for n in ("img0.tif", "img1.tif")] == ["ok", "ok"]
+    assert int(summary["img0.tif"]["nuclei"]) == tifffile.imread(tmp_path / "out" / "img0_labels.tif").max() > 20
