@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._engine import get_segmenter
+from nuset_engine import Segmenter
+
 from .rois import add_rois
+
 
 def imageplus_to_array(imp) -> np.ndarray:
     """The current plane of an ImagePlus as a 2-D numpy array.
@@ -61,7 +63,7 @@ def segment_imageplus(imp, add_rois_to_manager: bool = False, model: str | None 
     -------
     ij.ImagePlus titled ``<title>-labels`` (16-bit labels, 0 = background).
     """
-    labels = get_segmenter(model, device).segment(imageplus_to_array(imp), **params)
+    labels = Segmenter.shared(model, device).segment(imageplus_to_array(imp), **params)
     result = labels_to_imageplus(labels, f"{imp.getShortTitle()}-labels")
     calibration = imp.getCalibration()
     if calibration is not None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nuset_engine import Segmenter
 from nuset_engine.io import to_grayscale
 
-from ._engine import get_segmenter
 from .rois import add_rois as _rois_to_imagej
 
 _CHANNEL_DIMS = ("ch", "c", "Channel")
@@ -65,7 +65,7 @@ def segment(ij, image, *, add_rois: bool = False, channel: int | None = None, mo
     else:
         data = image
     plane = _to_plane(data, channel)
-    labels = get_segmenter(model, device).segment(plane, **params)
+    labels = Segmenter.shared(model, device).segment(plane, **params)
 
     imp = None
     if java_input:

@@ -96,9 +96,6 @@ def plan_jobs(inputs: Iterable[str], output: str | None = None, recursive: bool 
     return jobs
 
 
-_SEGMENTERS: dict = {}
-
-
 def preload(options: BatchOptions):
     """Load (and cache) the model in this process, so that a missing or
     corrupt model file fails the run at once with a clear error."""
@@ -107,16 +104,13 @@ def preload(options: BatchOptions):
 
 def _segmenter(options: BatchOptions):
     """The model is loaded once per process (per worker on a cluster)."""
-    key = (options.model, options.device)
-    if key not in _SEGMENTERS:
-        from .segmenter import Segmenter
+    from .segmenter import Segmenter
 
-        if options.threads:
-            import torch
+    if options.threads:
+        import torch
 
-            torch.set_num_threads(options.threads)
-        _SEGMENTERS[key] = Segmenter.load(options.model, device=options.device)
-    return _SEGMENTERS[key]
+        torch.set_num_threads(options.threads)
+    return Segmenter.shared(options.model, options.device)
 
 
 def _row(job: Job, **values) -> dict:

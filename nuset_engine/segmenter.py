@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 from skimage.transform import resize
 
@@ -26,11 +25,11 @@ from .network import STRIDE, NuSeTNet
 from .normalize import as_float_image, foreground_normalize, whole_image_normalize
 from .rpn import propose_boxes
 from .tiling import tiled_forward
-from .watershed import clean_labels, label_dtype, rpn_aided_watershed
+from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
 
 __all__ = ["Segmenter", "SegmentationDetails", "resolve_device"]
 
-_EIGHT = np.ones((3, 3), int)
+_SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
 # Internal resize factors allowed: nuclei up to 8x larger than in training
 # are shrunk; smaller ones are enlarged at most 2x (beyond that an image
 # would grow by 4x per axis for little gain, and a noisy coarse mask could
@@ -69,12 +68,6 @@ def _empty_result(shape, params, return_details):
     if not return_details:
         return labels
     return labels, SegmentationDetails(np.zeros(shape, np.float32), np.zeros((0, 4)), np.zeros(0), 1.0, 0.0, params)
-
-
-def _objects(mask: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarray:
-    """Connected components of a mask without specks (see ``clean_labels``),
-    so that noise does not drag the median nucleus size down."""
-    return clean_labels(ndimage.label(mask, structure=_EIGHT)[0], min_size_fraction)
 
 
 @dataclass
@@ -122,6 +115,15 @@ class Segmenter:
         net, metadata = load_model(path)
         return cls(net, metadata, device)
 
+    @classmethod
+    def shared(cls, path: str | Path | None = None, device: str = "auto") -> "Segmenter":
+        """Like :meth:`load`, but loaded once per process and reused, for
+        wrappers that segment many images (batch workers, the Fiji bridge)."""
+        key = (None if path is None else str(path), str(device))
+        if key not in _SHARED:
+            _SHARED[key] = cls.load(path, device)
+        return _SHARED[key]
+
     def foreground_probability(self, normalized: np.ndarray, tile_size: int | None = None):
         """Run the network on a normalized ``(H, W)`` image of any size.
 
@@ -156,7 +158,7 @@ class Segmenter:
                 raise ValueError(f"nucleus_diameter must be positive pixels, got {nucleus_diameter}")
             size = float(nucleus_diameter)
         elif auto_scale and coarse_mask.any():
-            size = anchor_base_size(_objects(coarse_mask))
+            size = anchor_base_size(mask_to_objects(coarse_mask))
         else:
             return 1.0
         scale = float(np.clip(self.training_nucleus_size / max(size, 1.0), *SCALE_LIMITS))
@@ -221,7 +223,7 @@ class Segmenter:
         if two_pass:
             prob, objectness, deltas = self.foreground_probability(foreground_normalize(work, prob > 0.5), tile_size)
         mask = prob > 0.5
-        objects = _objects(mask, min_size_fraction)
+        objects = mask_to_objects(mask, min_size_fraction)
         base = anchor_base_size(objects)
         # Only boxes scoring >= min_score can seed; no caps, so large images keep every nucleus.
         boxes, scores = propose_boxes(objectness, deltas, base, work.shape, score_threshold=min_score,

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import relabel_sequential, watershed
 
-__all__ = ["rpn_aided_watershed", "clean_labels", "label_dtype"]
+__all__ = ["rpn_aided_watershed", "clean_labels", "mask_to_objects", "label_dtype"]
 
 _EIGHT = np.ones((3, 3), dtype=int)
 
@@ -93,6 +93,12 @@ def clean_labels(labels: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarr
             filled[sl][np.isin(holes, small)] = index
     filled, _, _ = relabel_sequential(filled)
     return filled.astype(label_dtype(int(filled.max(initial=0))))
+
+
+def mask_to_objects(mask: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarray:
+    """One object per 8-connected component of ``mask``, cleaned by
+    :func:`clean_labels` (so specks do not drag size estimates down)."""
+    return clean_labels(ndimage.label(np.asarray(mask) > 0, structure=_EIGHT)[0], min_size_fraction)
 
 
 def rpn_aided_watershed(
