@@ -13,19 +13,19 @@ __all__ = ["pixel_loss", "dice_loss", "rpn_loss", "nuset_loss"]
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Per-pixel cross-entropy times the U-Net weight map, averaged.
 
-    logits ``(B, 2, H, W)``, target ``(B, H, W)`` int64 in {0, 1}, weights ``(B, H, W)``.
+    logits ``(B, C, H, W)``, target ``(B, H, W)`` int64 in {0..C-1}, weights ``(B, H, W)``.
     """
     return (F.cross_entropy(logits, target, reduction="none") * weights).mean()
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Soft Dice on softmax probabilities over both classes.
+    """Soft Dice on softmax probabilities over all classes.
 
     The original applied Dice to raw logits, which rewards unbounded logits
     rather than overlap; on probabilities it is the usual overlap measure.
     """
     probs = torch.softmax(logits, dim=1)
-    one_hot = F.one_hot(target, num_classes=2).permute(0, 3, 1, 2).to(probs.dtype)
+    one_hot = F.one_hot(target, num_classes=logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
     inter = (probs * one_hot).sum()
     return 1 - 2 * inter / ((probs**2).sum() + (one_hot**2).sum() + eps)
 

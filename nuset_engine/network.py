@@ -3,7 +3,8 @@
 Shapes (B = batch, H and W multiples of 16, A = 21 anchors per cell):
 
 - input ``(B, 1, H, W)`` float32, normalized intensities;
-- ``foreground_logits`` ``(B, 2, H, W)`` (background, nucleus);
+- ``foreground_logits`` ``(B, 2, H, W)`` (background, nucleus), or
+  ``(B, 3, H, W)`` (background, nucleus, touching border) with ``boundary``;
 - ``objectness`` ``(B, A, H/16, W/16)`` logits (sigmoid gives the score);
 - ``box_deltas`` ``(B, 4*A, H/16, W/16)`` ``(dx, dy, dw, dh)`` per anchor.
 
@@ -11,7 +12,11 @@ Differences from the original TensorFlow graph, on purpose: batch
 normalization after each convolution (trains in far fewer steps, which is
 what makes CPU training feasible); a skip connection at every decoder level;
 a ReLU after the RPN's shared 3x3 convolution; a single sigmoid logit per
-anchor instead of a two-way softmax (equivalent, half the outputs).
+anchor instead of a two-way softmax (equivalent, half the outputs); and,
+optionally (``boundary=True``), a third pixel class for the strip where two
+nuclei touch. The original's binary target has no background between
+touching nuclei, so its U-Net cannot learn where they part and the
+watershed must guess from the mask's shape alone; the third class tells it.
 """
 from __future__ import annotations
 
@@ -35,6 +40,11 @@ class NetworkConfig:
 
     base_width: int = 16
     batch_norm: bool = True
+    boundary: bool = False  # third pixel class: where touching nuclei meet
+
+    @property
+    def num_classes(self) -> int:
+        return 3 if self.boundary else 2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,7 +105,7 @@ class NuSeTNet(nn.Module):
             self.upsamplers.append(nn.ConvTranspose2d(cin, c, 2, stride=2))
             self.decoders.append(_conv_block(2 * c, c, bn))
             cin = c
-        self.classifier = nn.Conv2d(w, 2, 1)
+        self.classifier = nn.Conv2d(w, self.config.num_classes, 1)
         self.rpn = RPNHead(widths[-1])
 
     def forward(self, x: torch.Tensor) -> NetworkOutput:

@@ -4,10 +4,21 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["unet_weight_map"]
+__all__ = ["unet_weight_map", "touching_border"]
 
 
-def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
+def touching_border(labels: np.ndarray) -> np.ndarray:
+    """Nucleus pixels with a pixel of another nucleus among their 8
+    neighbours: a strip two pixels wide where touching nuclei meet."""
+    lab = np.asarray(labels).astype(np.int64)
+    big = int(lab.max(initial=0)) + 1  # (not int64's max: ndimage's filters overflow on it)
+    upper = ndimage.maximum_filter(lab, size=3, mode="nearest")
+    lower = ndimage.minimum_filter(np.where(lab > 0, lab, big), size=3, mode="nearest")
+    return (lab > 0) & ((upper != lab) | (lower != lab))
+
+
+def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0,
+                    border: np.ndarray | None = None) -> np.ndarray:
     """Class-balance weights plus a border term between close nuclei.
 
     ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x))**2 / (2 * sigma**2))`` on
@@ -19,6 +30,10 @@ def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0) ->
     Parameters
     ----------
     labels : (H, W) integer instance labels, 0 = background.
+    border : (H, W) bool, optional
+        Pixels of the touching-border class (:func:`touching_border`); they
+        get the border term too (about ``w0``), as the gap pixels of the
+        U-Net paper do.
 
     Returns
     -------
@@ -49,6 +64,7 @@ def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0) ->
         a, b = d1[r0:r1, c0:c1], d2[r0:r1, c0:c1]
         b[...] = np.minimum(b, np.maximum(a, dist))
         a[...] = np.minimum(a, dist)
-    border = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))
-    weights += np.where(fg | ~np.isfinite(d2), 0, border).astype(np.float32)
+    term = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))
+    gets_term = ~fg if border is None else (~fg | border)
+    weights += np.where(gets_term & np.isfinite(d2), term, 0).astype(np.float32)
     return weights

@@ -24,3 +24,11 @@ def test_paper_layout_is_available():
 def test_sizes_not_multiple_of_16_are_refused():
     with pytest.raises(ValueError, match="multiples of 16"):
         NuSeTNet(NetworkConfig(base_width=4))(torch.zeros(1, 1, 40, 48))
+
+
+def test_border_class_adds_a_third_pixel_output():
+    net = NuSeTNet(NetworkConfig(base_width=4, boundary=True)).eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 1, 32, 32)).foreground_logits.shape == (1, 3, 32, 32)
+    # model files written before the option existed load as two-class models
+    assert NetworkConfig(**{"base_width": 8, "batch_norm": True}).num_classes == 2

@@ -1,6 +1,6 @@
 import numpy as np
 
-from nuset_engine.weights import unet_weight_map
+from nuset_engine.weights import touching_border, unet_weight_map
 
 
 def test_border_between_close_nuclei_gets_high_weight():
@@ -20,3 +20,15 @@ def test_single_nucleus_and_empty():
     labels[5:10, 5:10] = 1
     w = unet_weight_map(labels)
     assert w.max() == 1.0 and w.dtype == np.float32
+
+
+def test_touching_border_is_the_strip_where_nuclei_meet():
+    labels = np.zeros((20, 30), int)
+    labels[5:15, 2:10] = 1
+    labels[5:15, 10:18] = 2  # touches nucleus 1 along columns 9|10
+    labels[5:15, 22:28] = 3  # alone
+    border = touching_border(labels)
+    assert np.array_equal(np.flatnonzero(border.any(axis=0)), [9, 10])
+    assert border[5:15, 9].all() and border[5:15, 10].all() and not border[labels == 3].any()
+    w = unet_weight_map(labels, border=border)
+    assert w[10, 9] > 8 and w[10, 5] <= 1.0 + 1e-6  # the strip is weighted like a gap
