@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["whole_image_normalize", "foreground_normalize", "as_float_image"]
+__all__ = ["whole_image_normalize", "foreground_normalize", "normalize_with", "as_float_image"]
 
 _EPS = 1e-5
 _FLOAT32_SAFE = 1e30  # well inside float32 range, so sums and squares stay finite
@@ -43,7 +43,10 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def _scale(image: np.ndarray, center: float, spread: float) -> np.ndarray:
+def normalize_with(image: np.ndarray, center: float, spread: float) -> np.ndarray:
+    """``(image - center) / spread`` as float32 (zeros when ``spread`` is ~0):
+    both normalizations with statistics computed elsewhere (image-wide, for
+    tiles)."""
     if not np.isfinite(spread) or spread < _EPS:
         return np.zeros(image.shape, np.float32)
     return ((image - center) / (spread + _EPS)).astype(np.float32)
@@ -62,7 +65,7 @@ def whole_image_normalize(image: np.ndarray) -> np.ndarray:
     """
     image = as_float_image(image)
     # float64 statistics: float32 sums lose precision on megapixel images.
-    return _scale(image, float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64)))
+    return normalize_with(image, float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64)))
 
 
 def foreground_normalize(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -90,4 +93,4 @@ def foreground_normalize(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     fg = image[mask > 0]
     if fg.size < 2 or float(fg.std(dtype=np.float64)) < _EPS:
         return whole_image_normalize(image)
-    return _scale(image, float(fg.mean(dtype=np.float64)), float(fg.std(dtype=np.float64)))
+    return normalize_with(image, float(fg.mean(dtype=np.float64)), float(fg.std(dtype=np.float64)))

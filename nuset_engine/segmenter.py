@@ -16,18 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 from skimage.segmentation import relabel_sequential
-from skimage.transform import resize
 
-from .anchors import anchor_base_size
+from .anchors import DEFAULT_BASE_SIZE
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
 from .normalize import as_float_image, foreground_normalize, whole_image_normalize
+from .resample import nearest_window, resample_window, scaled_shape
 from .rpn import propose_boxes
-from .tiling import tiled_forward
 from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
 
-__all__ = ["Segmenter", "SegmentationDetails", "resolve_device"]
+__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "interior_mask", "component_sizes", "typical_size",
+           "resize_labels"]
 
 _SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
 # Internal resize factors allowed: nuclei up to 8x larger than in training
@@ -124,12 +125,11 @@ class Segmenter:
             _SHARED[key] = cls.load(path, device)
         return _SHARED[key]
 
-    def foreground_probability(self, normalized: np.ndarray, tile_size: int | None = None):
+    def foreground_probability(self, normalized: np.ndarray):
         """Run the network on a normalized ``(H, W)`` image of any size.
 
         The image is padded (mirror) to a multiple of 16 and the outputs are
-        cropped back, so no border pixel is lost. With ``tile_size`` (pixels)
-        larger images run in overlapping tiles (see :mod:`.tiling`).
+        cropped back, so no border pixel is lost.
 
         Returns
         -------
@@ -137,34 +137,61 @@ class Segmenter:
         ``(A, Hp/16, Wp/16)`` and box deltas ``(4A, Hp/16, Wp/16)`` of the
         padded image.
         """
+        maps, objectness, deltas = self.network_maps(normalized)
+        return maps[0], objectness, deltas
+
+    def network_maps(self, normalized: np.ndarray):
+        """Like :meth:`foreground_probability`, with ``(K, H, W)`` maps: the
+        foreground probability, then (models with the touching-border class)
+        the border probability."""
         h, w = normalized.shape
         padded = np.pad(normalized, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="symmetric")
-        if tile_size and max(padded.shape) > tile_size:
-            prob, objectness, deltas = tiled_forward(self._forward, padded, tile_size)
-        else:
-            prob, objectness, deltas = self._forward(padded)
-        return prob[:h, :w], objectness, deltas
+        maps, objectness, deltas = self._forward(padded)
+        return maps[:, :h, :w], objectness, deltas
 
     @torch.inference_mode()
     def _forward(self, padded: np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None].to(self.device)
         out = self.net(x.contiguous(memory_format=torch.channels_last))
-        prob = torch.softmax(out.foreground_logits.float(), dim=1)[0, 1]
-        return prob.cpu().numpy(), out.objectness[0], out.box_deltas[0]
+        probs = torch.softmax(out.foreground_logits.float(), dim=1)[0]
+        maps = torch.stack([1 - probs[0], probs[2]]) if probs.shape[0] == 3 else probs[1:2]
+        return maps.cpu().numpy(), out.objectness[0], out.box_deltas[0]
 
-    def _choose_scale(self, coarse_mask: np.ndarray, nucleus_diameter: float | None, auto_scale: bool) -> float:
+    def choose_scale(self, nucleus_size: float | None, nucleus_diameter: float | None, auto_scale: bool) -> float:
+        """Internal resize factor: brings the user's ``nucleus_diameter``, or
+        else the estimated ``nucleus_size`` (pixels), to the training size."""
         if nucleus_diameter is not None:
             if not nucleus_diameter > 0:
                 raise ValueError(f"nucleus_diameter must be positive pixels, got {nucleus_diameter}")
             size = float(nucleus_diameter)
-        elif auto_scale and coarse_mask.any():
-            size = anchor_base_size(mask_to_objects(coarse_mask))
+        elif auto_scale and nucleus_size is not None:
+            size = nucleus_size
         else:
             return 1.0
         scale = float(np.clip(self.training_nucleus_size / max(size, 1.0), *SCALE_LIMITS))
         # Within a factor 1.5 the network copes (it trained with scale jitter);
         # resizing then would only cost time and blur.
         return 1.0 if abs(math.log(scale)) < math.log(1.5) and nucleus_diameter is None else scale
+
+    def postprocess(self, maps: np.ndarray, objectness, deltas, base: float, params: dict, min_size: int):
+        """Labels, boxes and scores from one pass's outputs (work scale).
+
+        ``base`` is the anchor size (pixels); ``params`` the keyword
+        arguments of :meth:`segment`; ``min_size`` the clean-up's limit
+        (pixels; used when ``params["min_size_fraction"] > 0``).
+        """
+        mask = maps[0] > 0.5
+        boxes, scores = propose_boxes(objectness, deltas, base, mask.shape, score_threshold=params["min_score"],
+                                      pre_nms_top_n=None, post_nms_top_n=None,  # no caps: large images keep every nucleus
+                                      nms_threshold=params["nms_threshold"])
+        boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
+        if params["watershed"]:
+            labels = rpn_aided_watershed(mask, boxes, scores, min_score=params["min_score"],
+                                         min_size_fraction=params["min_size_fraction"], min_size=min_size,
+                                         interior=interior_mask(maps) if len(maps) > 1 else None)
+        else:
+            labels = mask_to_objects(mask, params["min_size_fraction"], min_size)
+        return labels, boxes, scores
 
     def segment(
         self,
@@ -185,6 +212,8 @@ class Segmenter:
         Parameters
         ----------
         image : (H, W) array, any integer, bool or float dtype (finite values).
+            With ``tile_size``, any array-like with ``shape``, ``dtype`` and
+            slicing (a memory map, a zarr array) that is read tile by tile.
         min_score : minimum RPN box score (0-1) for a box to seed the watershed.
         nms_threshold : IoU above which overlapping proposals are suppressed.
         watershed : use the RPN-aided watershed; ``False`` gives one object per
@@ -196,9 +225,9 @@ class Segmenter:
             automatic estimate from pass 1.
         auto_scale : resize images whose estimated nucleus size is far from
             the training size.
-        tile_size : run the network in overlapping tiles of this many pixels
-            (a multiple of 16, at least 144) on larger images, to bound memory;
-            ``None`` runs whole images.
+        tile_size : segment images larger than this (pixels, at the network's
+            scale) in overlapping tiles whose labels are merged across seams,
+            so memory stays bounded (see :mod:`.tiling`); ``None`` runs whole.
         return_details : also return a :class:`SegmentationDetails`.
 
         Returns
@@ -206,41 +235,80 @@ class Segmenter:
         labels : (H, W) uint16 (uint32 above 65535 nuclei), 0 = background.
         details : only when ``return_details``.
         """
-        image = as_float_image(image)
         params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=two_pass,
                       min_size_fraction=min_size_fraction, nucleus_diameter=nucleus_diameter, auto_scale=auto_scale,
                       tile_size=tile_size)
+        if tile_size:
+            from .tiling import segment_tiled
+
+            if max(np.shape(image)[-2:], default=0) > tile_size:
+                return segment_tiled(self, image, params, return_details=return_details)
+        image = as_float_image(image)
         h, w = image.shape
         if image.min() == image.max():  # no contrast, no nuclei; spares the network a blank input
             return _empty_result(image.shape, params, return_details)
-        prob, objectness, deltas = self.foreground_probability(whole_image_normalize(image), tile_size)
-        scale = self._choose_scale(prob > 0.5, nucleus_diameter, auto_scale)
+        maps, objectness, deltas = self.network_maps(whole_image_normalize(image))
+        areas, sides = component_sizes(interior_mask(maps))
+        scale = self.choose_scale(typical_size(areas, sides), nucleus_diameter, auto_scale)
         work = image
         if scale != 1.0:
-            shape = (max(1, round(h * scale)), max(1, round(w * scale)))
-            work = resize(image, shape, order=1, preserve_range=True, anti_aliasing=scale < 1).astype(np.float32)
-            prob, objectness, deltas = self.foreground_probability(whole_image_normalize(work), tile_size)
+            work_shape = scaled_shape((h, w), scale)
+            work = resample_window(image, work_shape, (0, work_shape[0], 0, work_shape[1]))
+            maps, objectness, deltas = self.network_maps(whole_image_normalize(work))
+            areas, sides = component_sizes(interior_mask(maps))
+        # The anchor size and the clean-up's size limit come from pass 1, as
+        # they must for tiled images (known image-wide before pass 2 starts).
+        size = typical_size(areas, sides)
+        base = size if size is not None else DEFAULT_BASE_SIZE
+        min_size = min_object_size(areas, min_size_fraction)
         if two_pass:
-            prob, objectness, deltas = self.foreground_probability(foreground_normalize(work, prob > 0.5), tile_size)
-        mask = prob > 0.5
-        objects = mask_to_objects(mask, min_size_fraction)
-        base = anchor_base_size(objects)
-        # Only boxes scoring >= min_score can seed; no caps, so large images keep every nucleus.
-        boxes, scores = propose_boxes(objectness, deltas, base, work.shape, score_threshold=min_score,
-                                      pre_nms_top_n=None, post_nms_top_n=None, nms_threshold=nms_threshold)
-        boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
-        if watershed:
-            labels = rpn_aided_watershed(mask, boxes, scores, min_score=min_score,
-                                         min_size_fraction=min_size_fraction)
-        else:
-            labels = objects
+            maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5))
+        labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, params, min_size)
+        prob = maps[0]
         if scale != 1.0:
-            labels = resize(labels, (h, w), order=0, preserve_range=True, anti_aliasing=False)
-            # nuclei thinner than a pixel at the input scale vanish: keep ids 1..N
-            labels, _, _ = relabel_sequential(labels.astype(np.int64))
-            labels = labels.astype(label_dtype(int(labels.max(initial=0))))
-            prob = resize(prob, (h, w), order=1, preserve_range=True).astype(np.float32)
+            labels = resize_labels(labels, (h, w))
+            prob = resample_window(prob, (h, w), (0, h, 0, w))
             boxes = boxes / scale
         if not return_details:
             return labels
         return labels, SegmentationDetails(prob.astype(np.float32), boxes, scores, scale, base / scale, params)
+
+
+def interior_mask(maps: np.ndarray) -> np.ndarray:
+    """Foreground pixels not on a predicted touching border (the plain
+    foreground mask for models without the border class)."""
+    mask = maps[0] > 0.5
+    return mask & (maps[1] < 0.5) if len(maps) > 1 else mask
+
+
+def component_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Area and ``max(bbox height, bbox width)`` (pixels) of each
+    8-connected component of ``mask``."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), int))
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    sides = np.array([max(r.stop - r.start, c.stop - c.start) for r, c in ndimage.find_objects(labels)], np.int64)
+    return areas, sides.reshape(-1)
+
+
+def typical_size(areas: np.ndarray, sides: np.ndarray) -> float | None:
+    """Median side of the objects of at least a fifth of the mean area (so
+    specks do not drag it down); what the anchors are scaled to. ``None``
+    without objects."""
+    areas, sides = np.asarray(areas), np.asarray(sides)
+    if areas.size == 0:
+        return None
+    return float(np.median(sides[areas >= max(1, int(0.2 * areas.mean()))]))
+
+
+def min_object_size(areas: np.ndarray, fraction: float) -> int:
+    """The clean-up's size limit: ``fraction`` x the mean area of the pass-1
+    objects (pixels, at least 1)."""
+    return max(1, int(fraction * np.mean(areas))) if len(areas) else 1
+
+
+def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of labels (:func:`.resample.nearest_window`),
+    renumbered 1..N (nuclei thinner than a pixel at the new size vanish)."""
+    labels = nearest_window(labels, labels.shape, shape, (0, shape[0], 0, shape[1]))
+    labels, _, _ = relabel_sequential(labels.astype(np.int64))
+    return labels.astype(label_dtype(int(labels.max(initial=0))))

@@ -1,67 +1,239 @@
-"""Tiled network passes: bounded memory for large images, same result.
+"""Tiled segmentation: bounded memory for large images, labels merged across seams.
 
-The image is cut into overlapping tiles whose cores tile the image exactly;
-each tile is run with a margin of context on every side and only its core is
-kept. Tile and core edges are multiples of the network stride (16), so every
-RPN feature cell of a core lies on the same absolute grid as in a whole-image
-pass, and the stitched outputs equal the whole-image ones up to the context
-the margin cuts off (far beyond where the network looks in practice).
-Normalization statistics and the anchor size are computed image-wide by the
-caller, never per tile.
+The image is cut into overlapping tiles whose cores partition it. Each tile
+(core plus a margin of context) runs the whole pipeline: network passes,
+proposals, watershed. A nucleus is kept from the one tile whose core holds
+the centre of its bounding box, and only if it does not touch that tile's
+cut edges; the margin (at least twice the nucleus size) makes sure such a
+tile exists for every nucleus, so no nucleus is cut in two or counted twice.
+
+What must be image-wide is computed image-wide, in sweeps over the tiles
+before any label is written: the intensity statistics of pass 1, the
+foreground statistics of pass 2, the nucleus size (hence the resize factor
+and the anchor size). Only one tile's worth of intermediate data is ever in
+memory; the input may be a memory map or a zarr array read tile by tile, and
+the labels may go to a memory map (see :func:`segment_tiled`).
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import math
+from typing import Iterator
 
 import numpy as np
-import torch
+from scipy import ndimage
 
-from .network import STRIDE
+from .anchors import DEFAULT_BASE_SIZE
+from .normalize import as_float_image, normalize_with
+from .resample import nearest_window, resample_window, scaled_shape
+from .watershed import label_dtype
 
-__all__ = ["tile_windows", "tiled_forward", "DEFAULT_MARGIN"]
+__all__ = ["tile_windows", "segment_tiled", "Moments", "DEFAULT_MARGIN", "MIN_CORE"]
 
-DEFAULT_MARGIN = 64  # pixels of context on each side of a tile's core
-
-
-def _round_down(value: int, step: int = STRIDE) -> int:
-    return max(step, value // step * step)
+DEFAULT_MARGIN = 64  # pixels of context (network scale) around each tile's core
+MIN_CORE = 64  # smallest core side (network scale), however large the margin must be
 
 
-def tile_windows(height: int, width: int, tile_size: int, margin: int = DEFAULT_MARGIN) -> Iterator[tuple]:
-    """Yield ``(core, tile)`` windows as ``(y0, y1, x0, x1)`` for an image whose
-    sides are multiples of 16. Cores partition the image; tiles add ``margin``."""
-    core = tile_size - 2 * margin
+class Moments:
+    """Count, mean, variance, min and max accumulated over chunks
+    (Chan et al.'s parallel update, float64), so image-wide statistics need
+    one chunk at a time."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+        self.lo, self.hi = math.inf, -math.inf
+
+    def add(self, values: np.ndarray) -> None:
+        n = int(values.size)
+        if n == 0:
+            return
+        mean = float(values.mean(dtype=np.float64))
+        m2 = float(((values - mean) ** 2).sum(dtype=np.float64))
+        delta, total = mean - self.mean, self.n + n
+        self.mean += delta * n / total
+        self.m2 += m2 + delta**2 * self.n * n / total
+        self.n = total
+        self.lo, self.hi = min(self.lo, float(values.min())), max(self.hi, float(values.max()))
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.n) if self.n else 0.0
+
+
+def tile_windows(height: int, width: int, core: int, margin: int) -> Iterator[tuple]:
+    """Yield ``(core, tile)`` windows as ``(y0, y1, x0, x1)``: cores of side
+    ``core`` partition the image, tiles add ``margin`` on every side."""
     for cy in range(0, height, core):
         for cx in range(0, width, core):
-            core_win = (cy, min(cy + core, height), cx, min(cx + core, width))
-            tile_win = (max(cy - margin, 0), min(cy + core + margin, height),
-                        max(cx - margin, 0), min(cx + core + margin, width))
-            yield core_win, tile_win
+            yield ((cy, min(cy + core, height), cx, min(cx + core, width)),
+                   (max(cy - margin, 0), min(cy + core + margin, height),
+                    max(cx - margin, 0), min(cx + core + margin, width)))
 
 
-def tiled_forward(forward: Callable, padded: np.ndarray, tile_size: int, margin: int = DEFAULT_MARGIN):
-    """Run ``forward`` tile by tile over ``padded`` (sides multiples of 16).
+def _work_tiles(shape_in, scale: float, tile_size: int, margin: int):
+    """Tile windows on the image resized by ``scale`` (the network's grid)."""
+    shape = scaled_shape(shape_in, scale)
+    return tile_windows(shape[0], shape[1], max(tile_size - 2 * margin, MIN_CORE), margin)
 
-    ``forward(array) -> (prob (h, w) ndarray, objectness (A, h/16, w/16),
-    box_deltas (4A, h/16, w/16))``. Returns the same three for the whole image.
+
+def _read(image, tile, scale: float) -> np.ndarray:
+    """One tile of the image resized by ``scale``, as float32."""
+    if scale == 1.0:
+        return as_float_image(np.asarray(image[tile[0]:tile[1], tile[2]:tile[3]]))
+    return resample_window(image, scaled_shape(image.shape, scale), tile)
+
+
+def _owned(labels: np.ndarray, core, tile, shape) -> np.ndarray:
+    """Ids of the objects of a tile's ``labels`` that this tile keeps:
+    bounding-box centre in the core, no contact with an edge where the tile
+    was cut out of the image (``shape``)."""
+    y0, y1, x0, x1 = tile
+    cy0, cy1, cx0, cx1 = core[0] - y0, core[1] - y0, core[2] - x0, core[3] - x0
+    h, w = labels.shape
+    cut = (y0 > 0, y1 < shape[0], x0 > 0, x1 < shape[1])  # top, bottom, left, right
+    keep = []
+    for index, (r, c) in enumerate(ndimage.find_objects(labels), start=1) if labels.any() else ():
+        if r is None:
+            continue
+        if (cut[0] and r.start == 0) or (cut[1] and r.stop == h) or (cut[2] and c.start == 0) or (cut[3] and c.stop == w):
+            continue
+        if cy0 <= (r.start + r.stop - 1) / 2 < cy1 and cx0 <= (c.start + c.stop - 1) / 2 < cx1:
+            keep.append(index)
+    return np.array(keep, dtype=np.int64)
+
+
+def _pass_one(segmenter, image, mean, std, scale, tile_size):
+    """Pass 1 over all tiles: the foreground intensity moments, and the area
+    and size (network scale) of each object a tile owns."""
+    from .segmenter import interior_mask
+
+    fg, areas, sides = Moments(), [], []
+    shape = scaled_shape(image.shape, scale)
+    for core, tile in _work_tiles(image.shape, scale, tile_size, DEFAULT_MARGIN):
+        block = _read(image, tile, scale)
+        maps, _, _ = segmenter.network_maps(normalize_with(block, mean, std))
+        objects, _ = ndimage.label(interior_mask(maps), structure=np.ones((3, 3), int))
+        owned = _owned(objects, core, tile, shape)
+        slices = ndimage.find_objects(objects)
+        areas.extend(np.bincount(objects.ravel())[owned])
+        sides.extend(max(slices[i - 1][0].stop - slices[i - 1][0].start, slices[i - 1][1].stop - slices[i - 1][1].start)
+                     for i in owned)
+        inner = (slice(core[0] - tile[0], core[1] - tile[0]), slice(core[2] - tile[2], core[3] - tile[2]))
+        fg.add(block[inner][maps[0][inner] > 0.5])
+    return fg, np.array(areas, np.int64), np.array(sides, np.int64)
+
+
+def _input_rows(n_in: int, n_work: int) -> np.ndarray:
+    """For each input row (or column), the network-grid row holding its centre."""
+    return np.minimum(((np.arange(n_in) + 0.5) * (n_work / n_in)).astype(np.intp), n_work - 1)
+
+
+def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None, return_details: bool = False):
+    """Segment ``image`` tile by tile; see the module docstring.
+
+    Parameters
+    ----------
+    segmenter : :class:`~nuset_engine.segmenter.Segmenter`.
+    image : (H, W) array-like (numpy array, memory map, zarr array).
+    params : the keyword arguments of ``Segmenter.segment`` (``tile_size`` set).
+    out : optional (H, W) uint32 array to write the labels into (e.g. a
+        memory map), zero-filled; by default one is allocated and returned
+        as uint16 when the labels fit.
+    return_details : also return ``SegmentationDetails`` (the foreground
+        probability then takes another H x W float32 array).
     """
-    height, width = padded.shape
-    if height % STRIDE or width % STRIDE:
-        raise ValueError("tiled_forward needs an image padded to multiples of 16")
-    tile_size = _round_down(int(tile_size))
-    if tile_size < 2 * margin + STRIDE:
-        raise ValueError(f"tile_size must be at least {2 * margin + STRIDE} pixels, got {tile_size}")
-    prob = np.zeros((height, width), np.float32)
-    objectness = deltas = None
-    for (cy0, cy1, cx0, cx1), (ty0, ty1, tx0, tx1) in tile_windows(height, width, tile_size, margin):
-        p, o, d = forward(padded[ty0:ty1, tx0:tx1])
-        prob[cy0:cy1, cx0:cx1] = p[cy0 - ty0 : cy1 - ty0, cx0 - tx0 : cx1 - tx0]
-        if objectness is None:
-            objectness = torch.zeros((o.shape[0], height // STRIDE, width // STRIDE), dtype=o.dtype)
-            deltas = torch.zeros((d.shape[0], height // STRIDE, width // STRIDE), dtype=d.dtype)
-        s = STRIDE
-        core = (slice(cy0 // s, cy1 // s), slice(cx0 // s, cx1 // s))
-        local = (slice((cy0 - ty0) // s, (cy1 - ty0) // s), slice((cx0 - tx0) // s, (cx1 - tx0) // s))
-        objectness[(slice(None),) + core] = o[(slice(None),) + local].cpu()
-        deltas[(slice(None),) + core] = d[(slice(None),) + local].cpu()
-    return prob, objectness, deltas
+    from .segmenter import SegmentationDetails, _empty_result, min_object_size, typical_size
+
+    tile_size = int(params["tile_size"])
+    if tile_size < 2 * DEFAULT_MARGIN + MIN_CORE:
+        raise ValueError(f"tile_size must be at least {2 * DEFAULT_MARGIN + MIN_CORE} pixels, got {tile_size}")
+    if len(image.shape) != 2:
+        raise ValueError(f"expected a 2-D grayscale image, got an array of shape {tuple(image.shape)}; "
+                         "select one channel (and one plane) first")
+    shape = tuple(int(v) for v in image.shape)
+    if 0 in shape:
+        raise ValueError(f"the image is empty (shape {shape})")
+
+    # Sweep 0: intensity statistics (also checks that every pixel is usable).
+    whole = Moments()
+    for core, _ in tile_windows(*shape, 2048, 0):
+        whole.add(as_float_image(np.asarray(image[core[0]:core[1], core[2]:core[3]])))
+    if whole.lo == whole.hi:
+        return _empty_result(shape, params, return_details)
+
+    # Sweep 1, at the network's scale: nucleus size and foreground statistics
+    # (at the input scale first when the scale is to be estimated).
+    if params["nucleus_diameter"] is not None:
+        scale = segmenter.choose_scale(None, params["nucleus_diameter"], params["auto_scale"])
+        fg, areas, sides = _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size)
+    else:
+        fg, areas, sides = _pass_one(segmenter, image, whole.mean, whole.std, 1.0, tile_size)
+        scale = segmenter.choose_scale(typical_size(areas, sides), None, params["auto_scale"])
+        if scale != 1.0:
+            fg, areas, sides = _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size)
+    size = typical_size(areas, sides)
+    base = size if size is not None else DEFAULT_BASE_SIZE
+    min_size = min_object_size(areas, params["min_size_fraction"])
+    center, spread = whole.mean, whole.std
+    if params["two_pass"] and fg.n >= 2 and fg.std >= 1e-5:  # as foreground_normalize
+        center, spread = fg.mean, fg.std
+
+    # Sweep 2: final pass, post-processing and stitching, tile by tile.
+    work_shape = scaled_shape(shape, scale)
+    rows, cols = _input_rows(shape[0], work_shape[0]), _input_rows(shape[1], work_shape[1])
+    labels_out = np.zeros(shape, np.uint32) if out is None else out
+    prob_out = np.zeros(shape, np.float32) if return_details else None
+    all_boxes, all_scores = [], []
+    next_id = 1
+    margin = max(DEFAULT_MARGIN, math.ceil(2 * base))  # a nucleus fits in the margin: it is whole in some tile
+    for core, tile in _work_tiles(shape, scale, tile_size, margin):
+        block = _read(image, tile, scale)
+        maps, objectness, deltas = segmenter.network_maps(normalize_with(block, center, spread))
+        labels, boxes, scores = segmenter.postprocess(maps, objectness, deltas, base, params, min_size)
+        owned = _owned(labels, core, tile, work_shape)
+        # input pixels whose centres fall in this tile
+        y0, y1 = np.searchsorted(rows, tile[0]), np.searchsorted(rows, tile[1])
+        x0, x1 = np.searchsorted(cols, tile[2]), np.searchsorted(cols, tile[3])
+        if scale != 1.0:
+            labels = nearest_window(labels, work_shape, shape, (y0, y1, x0, x1), origin=(tile[0], tile[2]))
+        labels = labels.astype(np.int64)
+        existing = np.asarray(labels_out[y0:y1, x0:x1])
+        # A nucleus on a seam may also have been kept, slightly differently,
+        # by a neighbour: keep this one only where most of it is still free.
+        lut = np.zeros(int(labels.max(initial=0)) + 1, np.int64)
+        lut[owned] = 1
+        kept = lut[labels].astype(bool)
+        area = np.bincount(labels[kept], minlength=lut.size)
+        taken = np.bincount(labels[kept & (existing > 0)], minlength=lut.size)
+        owned = owned[(area[owned] > 0) & (taken[owned] * 2 < area[owned])]
+        lut[:] = 0
+        lut[owned] = np.arange(next_id, next_id + owned.size)
+        next_id += owned.size
+        new = lut[labels]
+        write = (new > 0) & (existing == 0)
+        existing[write] = new[write]
+        labels_out[y0:y1, x0:x1] = existing
+        if prob_out is not None:
+            _add_details(prob_out, all_boxes, all_scores, maps[0], boxes, scores, core, tile, rows, cols,
+                         work_shape, shape)
+    if out is None and next_id - 1 <= np.iinfo(np.uint16).max:
+        labels_out = labels_out.astype(label_dtype(next_id - 1))
+    if not return_details:
+        return labels_out
+    boxes = np.concatenate(all_boxes) / scale if all_boxes else np.zeros((0, 4))
+    scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
+    return labels_out, SegmentationDetails(prob_out, boxes, scores, scale, base / scale, params)
+
+
+def _add_details(prob_out, all_boxes, all_scores, prob, boxes, scores, core, tile, rows, cols, work_shape, shape):
+    """The core's probability (input grid) and the boxes centred in the core."""
+    y0, y1 = np.searchsorted(rows, core[0]), np.searchsorted(rows, core[1])
+    x0, x1 = np.searchsorted(cols, core[2]), np.searchsorted(cols, core[3])
+    if work_shape == shape:
+        prob_out[y0:y1, x0:x1] = prob[core[0] - tile[0]:core[1] - tile[0], core[2] - tile[2]:core[3] - tile[2]]
+    elif y1 > y0 and x1 > x0:
+        prob_out[y0:y1, x0:x1] = resample_window(prob, shape, (y0, y1, x0, x1), origin=(tile[0], tile[2]),
+                                                 shape_in=work_shape)
+    cy, cx = (boxes[:, 1] + boxes[:, 3]) / 2 + tile[0], (boxes[:, 0] + boxes[:, 2]) / 2 + tile[2]
+    inside = (core[0] <= cy) & (cy < core[1]) & (core[2] <= cx) & (cx < core[3])
+    all_boxes.append(boxes[inside] + np.array([tile[2], tile[0], tile[2], tile[0]], np.float64))
+    all_scores.append(scores[inside])

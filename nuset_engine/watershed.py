@@ -67,9 +67,10 @@ def _too_close(taken: dict, r: int, c: int, cell: int, distance: float) -> bool:
     return False
 
 
-def clean_labels(labels: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarray:
-    """Remove objects smaller than ``min_size_fraction`` x the mean object area,
-    fill holes of less than that size inside each object, and renumber 1..N.
+def clean_labels(labels: np.ndarray, min_size_fraction: float = 0.2, min_size: int | None = None) -> np.ndarray:
+    """Remove objects smaller than ``min_size_fraction`` x the mean object area
+    (or than ``min_size`` pixels, when given), fill holes of less than that
+    size inside each object, and renumber 1..N.
 
     (Plain numpy/ndimage: scikit-image renamed the size arguments of
     ``remove_small_objects``/``remove_small_holes`` between 0.24 and 0.26, and
@@ -80,7 +81,9 @@ def clean_labels(labels: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarr
     present = np.flatnonzero(areas[1:]) + 1
     if present.size == 0:
         return np.zeros(labels.shape, np.uint16)
-    min_size = max(1, int(min_size_fraction * areas[present].sum() / present.size))
+    if min_size is None:
+        min_size = int(min_size_fraction * areas[present].sum() / present.size)
+    min_size = max(1, int(min_size))
     labels = np.where(areas[labels] < min_size, 0, labels)
     filled = labels.copy()
     for index, sl in enumerate(ndimage.find_objects(labels), start=1):
@@ -95,10 +98,11 @@ def clean_labels(labels: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarr
     return filled.astype(label_dtype(int(filled.max(initial=0))))
 
 
-def mask_to_objects(mask: np.ndarray, min_size_fraction: float = 0.2) -> np.ndarray:
+def mask_to_objects(mask: np.ndarray, min_size_fraction: float = 0.2, min_size: int | None = None) -> np.ndarray:
     """One object per 8-connected component of ``mask``, cleaned by
     :func:`clean_labels` (so specks do not drag size estimates down)."""
-    return clean_labels(ndimage.label(np.asarray(mask) > 0, structure=_EIGHT)[0], min_size_fraction)
+    labels = ndimage.label(np.asarray(mask) > 0, structure=_EIGHT)[0]
+    return clean_labels(labels, min_size_fraction, min_size)
 
 
 def rpn_aided_watershed(
@@ -109,6 +113,8 @@ def rpn_aided_watershed(
     min_score: float = 0.85,
     min_seed_distance: float = 3.0,
     min_size_fraction: float = 0.2,
+    interior: np.ndarray | None = None,
+    min_size: int | None = None,
 ) -> np.ndarray:
     """Split a foreground mask into nuclei, seeded by RPN boxes.
 
@@ -128,6 +134,14 @@ def rpn_aided_watershed(
     min_size_fraction : float
         Objects (and holes) smaller than this fraction of the mean object area
         are removed (filled). 0 disables the clean-up.
+    interior : (H, W) bool array, optional
+        The mask without the predicted strips where nuclei touch (models with
+        the border class). The distance map is then taken on it, so touching
+        nuclei become separate basins, and each sizeable interior region no
+        box seeded gets a seed of its own (a nucleus the RPN missed).
+    min_size : int, optional
+        Pixels; replaces ``min_size_fraction`` x the mean area as the size
+        limit (so tiles of one image share one limit).
 
     Returns
     -------
@@ -141,20 +155,25 @@ def rpn_aided_watershed(
     # The image border counts as background: otherwise the distance of a nucleus
     # cut by the border peaks on the border, and the flood from one seed runs
     # along it into its neighbour (seen with scikit-image 0.24).
-    filled = np.pad(ndimage.binary_fill_holes(mask), 1)
-    distance = ndimage.distance_transform_edt(filled)[1:-1, 1:-1] * mask
+    core = mask if interior is None else mask & (np.asarray(interior) > 0)
+    filled = np.pad(ndimage.binary_fill_holes(core), 1)
+    distance = ndimage.distance_transform_edt(filled)[1:-1, 1:-1] * core
     boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, dtype=np.float64)
-    seeds = _seed_points(mask, distance, boxes, scores, min_score, min_seed_distance)
+    seeds = _seed_points(core, distance, boxes, scores, min_score, min_seed_distance)
 
     markers = np.zeros(mask.shape, np.int32)
     for k, (r, c) in enumerate(seeds, start=1):
         markers[r, c] = k
-    # Components without a box seed keep one seed at their most interior pixel.
-    components, n_comp = ndimage.label(mask, structure=_EIGHT)
-    seeded = np.unique(components[markers > 0])
+    # Regions without a box seed keep one seed at their most interior pixel
+    # (interior regions only when not a speck: those would carve up a nucleus).
+    components, n_comp = ndimage.label(core, structure=_EIGHT)
+    unseeded = np.setdiff1d(np.arange(1, n_comp + 1), components[markers > 0])
+    if interior is not None and unseeded.size and min_size_fraction > 0:
+        areas = np.bincount(components.ravel(), minlength=n_comp + 1)
+        limit = min_size if min_size is not None else min_size_fraction * areas[1:].mean()
+        unseeded = unseeded[areas[unseeded] >= limit]
     k = len(seeds)
-    unseeded = np.setdiff1d(np.arange(1, n_comp + 1), seeded)
     if unseeded.size:
         positions = ndimage.maximum_position(distance, components, unseeded)
         for r, c in positions:
@@ -162,6 +181,6 @@ def rpn_aided_watershed(
             markers[r, c] = k
     labels = watershed(-distance, markers, mask=mask, connectivity=2)
     if min_size_fraction > 0:
-        return clean_labels(labels, min_size_fraction)
+        return clean_labels(labels, min_size_fraction, min_size)
     labels, _, _ = relabel_sequential(labels)
     return labels.astype(label_dtype(int(labels.max(initial=0))))

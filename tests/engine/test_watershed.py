@@ -80,3 +80,31 @@ def test_clean_labels_removes_small_objects_and_fills_holes():
     assert cleaned.max() == 2  # renumbered 1..N
     assert cleaned[13, 13] == 1  # hole filled
     assert cleaned[2, 40] == 0  # speck removed
+
+
+def test_interior_splits_touching_disks_one_box_missed():
+    """With the predicted touching strip removed, the disk no box seeded
+    still becomes its own nucleus, and the strip goes to its neighbours."""
+    a, b, boxes = two_touching_disks()
+    mask = a | b
+    interior = mask.copy()
+    interior[:, 35:37] = False  # the strip where the disks meet (x = 36 +- 1)
+    plain = rpn_aided_watershed(mask, boxes[:1], np.array([0.99]))
+    assert plain.max() == 1
+    labels = rpn_aided_watershed(mask, boxes[:1], np.array([0.99]), interior=interior)
+    assert labels.max() == 2
+    assert (labels[mask] > 0).all()  # strip pixels are assigned, not lost
+    for d in (a, b):
+        assert np.unique(labels[d], return_counts=True)[1].max() / d.sum() > 0.9
+
+
+def test_interior_specks_do_not_seed():
+    a, b, boxes = two_touching_disks()
+    interior = a | b
+    interior[25:30, 18:24] = False
+    interior[27, 20:22] = True  # a 2-pixel speck cut loose inside disk a
+    labels = rpn_aided_watershed(a | b, boxes, np.array([0.99, 0.95]), interior=interior)
+    assert labels.max() == 2
+    # the size rule is what keeps it from seeding (no clean-up: it would stay)
+    assert rpn_aided_watershed(a | b, boxes, np.array([0.99, 0.95]), interior=interior,
+                               min_size_fraction=0).max() == 3
