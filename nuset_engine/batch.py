@@ -133,22 +133,56 @@ def process_job(job: Job, options: BatchOptions) -> dict:
         for stale in target.parent.glob(f".{target.name}.*"):
             stale.unlink(missing_ok=True)
     t0 = time.perf_counter()
+    scratch = Path(job.prefix + OUTPUT_SUFFIXES["labels"])
+    scratch = scratch.parent / f".{scratch.name}.scratch.npy"
     try:
-        image = to_grayscale(read_image(job.source), options.channel, source=job.source)
-        labels = _segmenter(options).segment(image, **options.params)
+        image, labels = _segment_job(job, options, scratch)
         pixel_size = options.pixel_size
         if pixel_size is None and job.source.lower().endswith((".tif", ".tiff")):
             from .outputs import pixel_size_from_tiff
 
             pixel_size = pixel_size_from_tiff(job.source)
         _write_outputs(job, options, image, labels, pixel_size)
+        n = _max_label(labels)
+        mean_area = float(_count_nonzero(labels) / n) if n else 0.0
     except (OSError, ValueError) as exc:
         return _row(job, status="error", error=str(exc))
     except Exception as exc:  # a batch must go on: report anything else with its type
         return _row(job, status="error", error=f"{job.source}: {type(exc).__name__}: {exc}")
-    n = int(labels.max())
-    mean_area = float(np.count_nonzero(labels) / n) if n else 0.0
+    finally:
+        labels = None  # release the memory map before its file goes
+        scratch.unlink(missing_ok=True)
     return _row(job, nuclei=n, mean_area=round(mean_area, 2), seconds=round(time.perf_counter() - t0, 3))
+
+
+def _segment_job(job: Job, options: BatchOptions, scratch: Path):
+    """Read and segment one image. With a tile size, a TIFF larger than a
+    tile is read tile by tile and its labels go to a memory-mapped scratch
+    file, so neither needs to fit in memory."""
+    tile_size = options.params.get("tile_size")
+    if tile_size and job.source.lower().endswith((".tif", ".tiff")):
+        from .io import open_plane
+
+        plane = open_plane(job.source, options.channel)
+        if max(plane.shape) > tile_size:
+            scratch.parent.mkdir(parents=True, exist_ok=True)
+            out = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint32, shape=plane.shape)
+            return plane, _segmenter(options).segment(plane, out=out, **options.params)
+    image = to_grayscale(read_image(job.source), options.channel, source=job.source)
+    return image, _segmenter(options).segment(image, **options.params)
+
+
+def _chunks(labels, rows: int = 1024):
+    for y in range(0, labels.shape[0], rows):
+        yield np.asarray(labels[y : y + rows])
+
+
+def _max_label(labels) -> int:
+    return max((int(c.max(initial=0)) for c in _chunks(labels)), default=0)
+
+
+def _count_nonzero(labels) -> int:
+    return sum(int(np.count_nonzero(c)) for c in _chunks(labels))
 
 
 def _write_outputs(job, options, image, labels, pixel_size):
@@ -162,7 +196,10 @@ def _write_outputs(job, options, image, labels, pixel_size):
         outputs.write_measurements(job.prefix + OUTPUT_SUFFIXES["measurements"], rows, pixel_size)
     if options.overlay:
         outputs.write_overlay(job.prefix + OUTPUT_SUFFIXES["overlay"], image, labels)
-    write_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, overwrite=True)
+    # images segmented in tiles get tiled TIFF labels, written tile by tile
+    tiled = bool(options.params.get("tile_size")) and max(labels.shape) > options.params["tile_size"]
+    write_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, overwrite=True, tile=512 if tiled else None,
+                 max_label=_max_label(labels))
 
 
 def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, scheduler: str | None = None,

@@ -206,6 +206,7 @@ class Segmenter:
         auto_scale: bool = True,
         tile_size: int | None = None,
         return_details: bool = False,
+        out: np.ndarray | None = None,
     ):
         """Segment nuclei in one 2-D grayscale image.
 
@@ -229,6 +230,8 @@ class Segmenter:
             scale) in overlapping tiles whose labels are merged across seams,
             so memory stays bounded (see :mod:`.tiling`); ``None`` runs whole.
         return_details : also return a :class:`SegmentationDetails`.
+        out : (H, W) uint32 array (e.g. a memory map) for the labels of a
+            tiled image; with ``out`` given, that array is returned.
 
         Returns
         -------
@@ -242,7 +245,11 @@ class Segmenter:
             from .tiling import segment_tiled
 
             if max(np.shape(image)[-2:], default=0) > tile_size:
-                return segment_tiled(self, image, params, return_details=return_details)
+                return segment_tiled(self, image, params, out=out, return_details=return_details)
+        if out is not None:
+            labels = self.segment(np.asarray(image), **params, return_details=return_details)
+            out[...] = labels[0] if return_details else labels
+            return (out, labels[1]) if return_details else out
         image = as_float_image(image)
         h, w = image.shape
         if image.min() == image.max():  # no contrast, no nuclei; spares the network a blank input

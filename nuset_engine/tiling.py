@@ -157,8 +157,11 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     whole = Moments()
     for core, _ in tile_windows(*shape, 2048, 0):
         whole.add(as_float_image(np.asarray(image[core[0]:core[1], core[2]:core[3]])))
-    if whole.lo == whole.hi:
-        return _empty_result(shape, params, return_details)
+    if whole.lo == whole.hi:  # no contrast, no nuclei
+        empty = _empty_result(shape, params, return_details)
+        if out is None:
+            return empty
+        return (out, empty[1]) if return_details else out
 
     # Sweep 1, at the network's scale: nucleus size and foreground statistics
     # (at the input scale first when the scale is to be estimated).
