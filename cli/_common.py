@@ -17,7 +17,8 @@ SEGMENT_OPTIONS = [
     click.option("--nucleus-diameter", type=float, default=None,
                  help="Typical nucleus diameter in pixels (default: estimated from the image)."),
     click.option("--tile-size", type=int, default=None,
-                 help="Run the network in overlapping tiles of this many pixels on larger images (bounds memory)."),
+                 help="Segment larger images in overlapping tiles of this many pixels, labels merged across seams "
+                      "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF)."),
 ]
 
 PARAM_NAMES = ("min_score", "nms_threshold", "watershed", "two_pass", "min_size_fraction", "nucleus_diameter",

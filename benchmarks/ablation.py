@@ -1,0 +1,83 @@
+"""The paper's ablation (its S1 Table) on the fixed validation split.
+
+Usage:
+  python benchmarks/ablation.py --images DIR --labels DIR \
+      --unet-only MODEL --unet-synthetic MODEL --nuset MODEL
+
+The three models come from equal-budget `nuset train` runs (commands in
+docs/benchmarks.md): ``--unet-only`` with ``--normalization whole
+--synthetic-ratio 0``, ``--unet-synthetic`` with ``--normalization whole
+--synthetic-ratio 1``, ``--nuset`` with ``--normalization both
+--synthetic-ratio 1``. Rows:
+
+1. U-Net only, whole-image normalization, no synthetic data;
+2. + synthetic data;
+3. + two-pass foreground normalization;
+4. + RPN-aided watershed on the plain foreground mask (the paper's NuSeT);
+5. + the touching-border class splitting the watershed (this project's NuSeT);
+6. the classical baseline (Otsu + distance-transform watershed).
+
+Rows 1-3 give one object per connected component of the foreground mask
+(the U-Net alone). Prints one markdown table with the paper's pixel and
+object metrics and AP/F1 at IoU 0.5, pooled over the validation images.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from nuset_engine import Segmenter
+from nuset_engine.baseline import otsu_watershed
+from nuset_engine.data import find_pairs, is_validation, load_pairs
+from nuset_engine.metrics import evaluate_pair, pool
+
+COLUMNS = ["mean_iu", "f1", "rmse", "pixel_accuracy", "correct_detections", "incorrect_detections", "split",
+           "merge", "catastrophe", "fn_rate", "fp_rate", "touching_separated", "ap@0.50", "f1@0.50", "mean_ap"]
+
+
+class WithoutBorder(Segmenter):
+    """The same network with its touching-border output ignored, so the
+    watershed splits the plain foreground mask as in the paper."""
+
+    def network_maps(self, normalized):
+        maps, objectness, deltas = super().network_maps(normalized)
+        return maps[:1], objectness, deltas
+
+
+def row(name, segment, samples):
+    t0 = time.perf_counter()
+    summary = pool([evaluate_pair(lab, segment(img)) for img, lab in samples])
+    cells = [f"{summary[c]:.3f}" if isinstance(summary[c], float) else str(summary[c]) for c in COLUMNS]
+    print(f"| {name} | " + " | ".join(cells) + f" | {time.perf_counter() - t0:.0f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", required=True)
+    parser.add_argument("--labels", required=True)
+    parser.add_argument("--unet-only", required=True, help="model trained: whole normalization, no synthetic data")
+    parser.add_argument("--unet-synthetic", required=True, help="model trained: whole normalization, synthetic 1:1")
+    parser.add_argument("--nuset", required=True, help="model trained: both normalizations, synthetic 1:1")
+    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    args = parser.parse_args()
+
+    samples = load_pairs([p for p in find_pairs(args.images, args.labels)
+                          if is_validation(p[0], args.validation_fraction)])
+    print(f"{len(samples)} validation images, {sum(int(lab.max()) for _, lab in samples)} nuclei")
+    print("| row | " + " | ".join(COLUMNS) + " | seconds |")
+    print("|---" * (len(COLUMNS) + 2) + "|")
+    unet_only = Segmenter.load(args.unet_only, device="cpu")
+    unet_synthetic = Segmenter.load(args.unet_synthetic, device="cpu")
+    nuset = Segmenter.load(args.nuset, device="cpu")
+    plain = WithoutBorder(nuset.net, nuset.metadata, "cpu")
+    row("1. U-Net, whole-image norm., no synthetic",
+        lambda img: unet_only.segment(img, two_pass=False, watershed=False), samples)
+    row("2. + synthetic data", lambda img: unet_synthetic.segment(img, two_pass=False, watershed=False), samples)
+    row("3. + two-pass foreground norm.", lambda img: nuset.segment(img, watershed=False), samples)
+    row("4. + RPN-aided watershed (paper's NuSeT)", plain.segment, samples)
+    row("5. + touching-border class (this NuSeT)", nuset.segment, samples)
+    row("6. Otsu + watershed (baseline)", otsu_watershed, samples)
+
+
+if __name__ == "__main__":
+    main()
