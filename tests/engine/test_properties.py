@@ -24,3 +24,20 @@ def test_any_array_gives_labels_or_a_clear_error(segmenter, image):
     assert np.isfinite(details.foreground_probability).all()
     ids = np.unique(labels)
     assert ids[0] >= 0 and (len(ids) == 1 or np.array_equal(ids[ids > 0], np.arange(1, len(ids))))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(image=DTYPES.flatmap(lambda dt: arrays(dt, st.tuples(st.integers(1, 260), st.integers(193, 260)))))
+def test_tiled_path_holds_the_same_properties(segmenter, image):
+    """Images just over the tile size go through the tiled path (several
+    tiles, seams, image-wide statistics) with the same guarantees."""
+    try:
+        labels, details = segmenter.segment(image, tile_size=192, return_details=True)
+    except ValueError as exc:
+        assert "NaN or infinite" in str(exc)
+        assert not np.all(np.isfinite(image.astype(np.float64)))
+        return
+    assert labels.shape == image.shape and labels.dtype in (np.uint16, np.uint32)
+    assert np.isfinite(details.foreground_probability).all()
+    ids = np.unique(labels)
+    assert len(ids) == 1 or np.array_equal(ids[ids > 0], np.arange(1, len(ids)))
