@@ -14,7 +14,7 @@ docs/benchmarks.md): ``--unet-only`` with ``--normalization whole
 2. + synthetic data;
 3. + two-pass foreground normalization;
 4. + RPN-aided watershed on the plain foreground mask (the paper's NuSeT);
-5. + the touching-border class splitting the watershed (this project's NuSeT);
+5. + the centre-distance head guiding the watershed (this project's NuSeT);
 6. the classical baseline (Otsu + distance-transform watershed).
 
 Rows 1-3 give one object per connected component of the foreground mask
@@ -35,8 +35,8 @@ COLUMNS = ["mean_iu", "f1", "rmse", "pixel_accuracy", "correct_detections", "inc
            "merge", "catastrophe", "fn_rate", "fp_rate", "touching_separated", "ap@0.50", "f1@0.50", "mean_ap"]
 
 
-class WithoutBorder(Segmenter):
-    """The same network with its touching-border output ignored, so the
+class PaperWatershed(Segmenter):
+    """The same network with its centre-distance output ignored, so the
     watershed splits the plain foreground mask as in the paper."""
 
     def network_maps(self, normalized):
@@ -69,13 +69,13 @@ def main() -> None:
     unet_only = Segmenter.load(args.unet_only, device="cpu")
     unet_synthetic = Segmenter.load(args.unet_synthetic, device="cpu")
     nuset = Segmenter.load(args.nuset, device="cpu")
-    plain = WithoutBorder(nuset.net, nuset.metadata, "cpu")
+    plain = PaperWatershed(nuset.net, nuset.metadata, "cpu")
     row("1. U-Net, whole-image norm., no synthetic",
         lambda img: unet_only.segment(img, two_pass=False, watershed=False), samples)
     row("2. + synthetic data", lambda img: unet_synthetic.segment(img, two_pass=False, watershed=False), samples)
     row("3. + two-pass foreground norm.", lambda img: nuset.segment(img, watershed=False), samples)
     row("4. + RPN-aided watershed (paper's NuSeT)", plain.segment, samples)
-    row("5. + touching-border class (this NuSeT)", nuset.segment, samples)
+    row("5. + centre-distance head (this NuSeT)", nuset.segment, samples)
     row("6. Otsu + watershed (baseline)", otsu_watershed, samples)
 
 

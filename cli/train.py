@@ -21,8 +21,8 @@ import click
 @click.option("--synthetic-images", default=200, help="Size of the synthetic image pool.")
 @click.option("--normalization", type=click.Choice(["both", "foreground", "whole"]), default="both",
               help="Train for pass 2 (foreground), pass 1 (whole) or both with one weight set.")
-@click.option("--boundary/--no-boundary", default=False,
-              help="Also learn where touching nuclei meet (a third pixel class) to split them.")
+@click.option("--distance/--no-distance", default=False,
+              help="Also learn each nucleus' centre-distance map, which splits touching nuclei in the watershed.")
 @click.option("--validation-fraction", default=0.1, help="Fraction of images held out by the id hash.")
 @click.option("--max-validation-images", type=int, default=None, help="Validate on at most this many images.")
 @click.option("--scale-min", default=0.5, help="Smallest scale augmentation factor.")

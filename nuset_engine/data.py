@@ -15,7 +15,7 @@ from .io import read_image
 from .network import STRIDE
 from .normalize import foreground_normalize, whole_image_normalize
 from .rpn import rpn_targets
-from .weights import touching_border, unet_weight_map
+from .weights import centre_distance, unet_weight_map
 
 __all__ = ["is_validation", "find_pairs", "load_pairs", "as_instance_labels", "augment", "NuSeTDataset"]
 
@@ -103,8 +103,8 @@ class NuSeTDataset(torch.utils.data.Dataset):
     """Random augmented crops with every training target.
 
     Each item is a dict: ``image`` ``(1, S, S)`` float32 (normalized),
-    ``target`` ``(S, S)`` int64 (0 background, 1 nucleus, and with
-    ``boundary`` 2 where nuclei touch), ``weights`` ``(S, S)`` float32,
+    ``target`` ``(S, S)`` int64, ``distance`` ``(S, S)`` float32 (with
+    ``distance``: :func:`~nuset_engine.weights.centre_distance`), ``weights`` ``(S, S)`` float32,
     ``rpn_labels`` ``(N,)`` int64 and ``rpn_targets`` ``(N, 4)`` float32 with
     ``N = (S/16)**2 * 21``.
 
@@ -115,16 +115,16 @@ class NuSeTDataset(torch.utils.data.Dataset):
     normalization : "foreground" (from the ground truth, NuSeT pass 2),
         "whole" (pass 1), or "both" (each crop picks one at random, so a
         single weight set serves both passes).
-    boundary : add the touching-border class to the target.
+    distance : add the centre-distance target.
     """
 
     def __init__(self, samples, length, crop_size=256, normalization="both", scale_range=(0.5, 2.0), seed=0,
-                 boundary=False):
+                 distance=False):
         if crop_size % STRIDE:
             raise ValueError(f"crop_size must be a multiple of {STRIDE}")
         self.samples, self.length, self.crop_size = samples, length, crop_size
         self.normalization, self.scale_range, self.seed = normalization, scale_range, seed
-        self.boundary = boundary
+        self.distance = distance
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -140,14 +140,13 @@ class NuSeTDataset(torch.utils.data.Dataset):
         anchors = generate_anchors(anchor_base_size(labels), feat, feat, STRIDE)
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         rpn_labels, rpn_tgts = rpn_targets(anchors, masks_to_boxes(labels), generator=gen)
-        target = (labels > 0).astype(np.int64)
-        border = touching_border(labels) if self.boundary else None
-        if border is not None:
-            target[border] = 2
-        return {
+        item = {
             "image": torch.from_numpy(image)[None],
-            "target": torch.from_numpy(target),
-            "weights": torch.from_numpy(unet_weight_map(labels, border=border)),
+            "target": torch.from_numpy((labels > 0).astype(np.int64)),
+            "weights": torch.from_numpy(unet_weight_map(labels)),
             "rpn_labels": rpn_labels,
             "rpn_targets": rpn_tgts,
         }
+        if self.distance:
+            item["distance"] = torch.from_numpy(centre_distance(labels))
+        return item

@@ -36,6 +36,9 @@ _SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
 # would grow by 4x per axis for little gain, and a noisy coarse mask could
 # blow a small image up to gigapixels).
 SCALE_LIMITS = (0.125, 2.0)
+# Centre distance (0 at a nucleus' edge, 1 at its centre) above which a
+# foreground pixel belongs to a nucleus core; chosen on the validation split.
+CORE_LEVEL = 0.3
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -142,8 +145,8 @@ class Segmenter:
 
     def network_maps(self, normalized: np.ndarray):
         """Like :meth:`foreground_probability`, with ``(K, H, W)`` maps: the
-        foreground probability, then (models with the touching-border class)
-        the border probability."""
+        foreground probability, then (models with the distance head) the
+        centre distance."""
         h, w = normalized.shape
         padded = np.pad(normalized, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="symmetric")
         maps, objectness, deltas = self._forward(padded)
@@ -153,8 +156,9 @@ class Segmenter:
     def _forward(self, padded: np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None].to(self.device)
         out = self.net(x.contiguous(memory_format=torch.channels_last))
-        probs = torch.softmax(out.foreground_logits.float(), dim=1)[0]
-        maps = torch.stack([1 - probs[0], probs[2]]) if probs.shape[0] == 3 else probs[1:2]
+        maps = torch.softmax(out.foreground_logits.float(), dim=1)[0, 1:2]
+        if out.distance_logits is not None:
+            maps = torch.cat([maps, torch.sigmoid(out.distance_logits.float())[0]])
         return maps.cpu().numpy(), out.objectness[0], out.box_deltas[0]
 
     def choose_scale(self, nucleus_size: float | None, nucleus_diameter: float | None, auto_scale: bool) -> float:
@@ -188,7 +192,8 @@ class Segmenter:
         if params["watershed"]:
             labels = rpn_aided_watershed(mask, boxes, scores, min_score=params["min_score"],
                                          min_size_fraction=params["min_size_fraction"], min_size=min_size,
-                                         interior=interior_mask(maps) if len(maps) > 1 else None)
+                                         interior=interior_mask(maps) if len(maps) > 1 else None,
+                                         elevation=maps[1] if len(maps) > 1 else None)
         else:
             labels = mask_to_objects(mask, params["min_size_fraction"], min_size)
         return labels, boxes, scores
@@ -282,10 +287,11 @@ class Segmenter:
 
 
 def interior_mask(maps: np.ndarray) -> np.ndarray:
-    """Foreground pixels not on a predicted touching border (the plain
-    foreground mask for models without the border class)."""
+    """The foreground's nucleus cores: where the predicted centre distance
+    exceeds :data:`CORE_LEVEL` (touching nuclei fall apart there); the plain
+    foreground mask for models without the distance head."""
     mask = maps[0] > 0.5
-    return mask & (maps[1] < 0.5) if len(maps) > 1 else mask
+    return mask & (maps[1] > CORE_LEVEL) if len(maps) > 1 else mask
 
 
 def component_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

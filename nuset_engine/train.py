@@ -50,7 +50,7 @@ class TrainConfig:
     synthetic_ratio: float = 1.0
     synthetic_images: int = 200
     normalization: str = "both"
-    boundary: bool = False
+    distance: bool = False
     validation_fraction: float = 0.1
     max_validation_images: int | None = None
     scale_min: float = 0.5
@@ -130,9 +130,9 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         synthetic = synthetic_dataset(config.synthetic_images, seed=config.seed * 100_000)
     dataset = NuSeTDataset(_MixedSamples(real, synthetic, config.synthetic_ratio),
                            config.steps_per_epoch * config.batch_size, config.crop_size, config.normalization,
-                           (config.scale_min, config.scale_max), config.seed, config.boundary)
+                           (config.scale_min, config.scale_max), config.seed, config.distance)
 
-    net = NuSeTNet(NetworkConfig(base_width=config.base_width, boundary=config.boundary)).to(device, memory_format=torch.channels_last)
+    net = NuSeTNet(NetworkConfig(base_width=config.base_width, distance=config.distance)).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, net.parameters(), config.lr)
     start_epoch, best, wall = 0, -1.0, 0.0
     if resume and last.exists():

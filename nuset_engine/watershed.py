@@ -115,6 +115,7 @@ def rpn_aided_watershed(
     min_size_fraction: float = 0.2,
     interior: np.ndarray | None = None,
     min_size: int | None = None,
+    elevation: np.ndarray | None = None,
 ) -> np.ndarray:
     """Split a foreground mask into nuclei, seeded by RPN boxes.
 
@@ -135,13 +136,17 @@ def rpn_aided_watershed(
         Objects (and holes) smaller than this fraction of the mean object area
         are removed (filled). 0 disables the clean-up.
     interior : (H, W) bool array, optional
-        The mask without the predicted strips where nuclei touch (models with
-        the border class). The distance map is then taken on it, so touching
-        nuclei become separate basins, and each sizeable interior region no
-        box seeded gets a seed of its own (a nucleus the RPN missed).
+        Nucleus cores inside the mask (models with the distance head), in
+        which touching nuclei fall apart: seeds go onto them, and each
+        sizeable core no box seeded gets a seed of its own (a nucleus the
+        RPN missed).
     min_size : int, optional
         Pixels; replaces ``min_size_fraction`` x the mean area as the size
         limit (so tiles of one image share one limit).
+    elevation : (H, W) float array, optional
+        Higher towards nucleus centres (the predicted centre distance); the
+        flood follows it instead of the mask's distance transform, so it
+        stops in the valleys between touching nuclei.
 
     Returns
     -------
@@ -156,11 +161,14 @@ def rpn_aided_watershed(
     # cut by the border peaks on the border, and the flood from one seed runs
     # along it into its neighbour (seen with scikit-image 0.24).
     core = mask if interior is None else mask & (np.asarray(interior) > 0)
-    filled = np.pad(ndimage.binary_fill_holes(core), 1)
-    distance = ndimage.distance_transform_edt(filled)[1:-1, 1:-1] * core
+    if elevation is None:
+        filled = np.pad(ndimage.binary_fill_holes(core), 1)
+        distance = ndimage.distance_transform_edt(filled)[1:-1, 1:-1] * core
+    else:
+        distance = np.asarray(elevation, np.float64) * mask
     boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, dtype=np.float64)
-    seeds = _seed_points(core, distance, boxes, scores, min_score, min_seed_distance)
+    seeds = _seed_points(core, distance * core, boxes, scores, min_score, min_seed_distance)
 
     markers = np.zeros(mask.shape, np.int32)
     for k, (r, c) in enumerate(seeds, start=1):
@@ -175,7 +183,7 @@ def rpn_aided_watershed(
         unseeded = unseeded[areas[unseeded] >= limit]
     k = len(seeds)
     if unseeded.size:
-        positions = ndimage.maximum_position(distance, components, unseeded)
+        positions = ndimage.maximum_position(distance * core, components, unseeded)
         for r, c in positions:
             k += 1
             markers[r, c] = k

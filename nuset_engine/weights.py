@@ -1,10 +1,12 @@
-"""U-Net weight maps (Ronneberger et al. 2015), as NuSeT trains with them."""
+"""Per-pixel training targets: U-Net weight maps (Ronneberger et al. 2015),
+as NuSeT trains with them, and the centre-distance map of the optional
+distance head."""
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["unet_weight_map", "touching_border"]
+__all__ = ["unet_weight_map", "touching_border", "centre_distance"]
 
 
 def touching_border(labels: np.ndarray) -> np.ndarray:
@@ -17,8 +19,27 @@ def touching_border(labels: np.ndarray) -> np.ndarray:
     return (lab > 0) & ((upper != lab) | (lower != lab))
 
 
-def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0,
-                    border: np.ndarray | None = None) -> np.ndarray:
+def centre_distance(labels: np.ndarray) -> np.ndarray:
+    """Per nucleus, each pixel's distance to the nucleus' edge (background
+    or a touching neighbour), divided by the nucleus' largest: 1 at its
+    centre, falling to 0 at its edges, 0 on background. Touching nuclei are
+    two hills with a valley between them even where the foreground mask
+    joins them, which is what the watershed needs.
+
+    Returns (H, W) float32 in [0, 1].
+    """
+    labels = np.asarray(labels)
+    inside = (labels > 0) & ~touching_border(labels)
+    distance = ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1]  # the image edge is an edge
+    n = int(labels.max(initial=0))
+    if n == 0:
+        return np.zeros(labels.shape, np.float32)
+    peak = np.asarray(ndimage.maximum(distance, labels, np.arange(n + 1)), np.float64)
+    peak[peak == 0] = 1
+    return (distance / peak[labels]).astype(np.float32) * (labels > 0)
+
+
+def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
     """Class-balance weights plus a border term between close nuclei.
 
     ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x))**2 / (2 * sigma**2))`` on
@@ -30,10 +51,6 @@ def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0,
     Parameters
     ----------
     labels : (H, W) integer instance labels, 0 = background.
-    border : (H, W) bool, optional
-        Pixels of the touching-border class (:func:`touching_border`); they
-        get the border term too (about ``w0``), as the gap pixels of the
-        U-Net paper do.
 
     Returns
     -------
@@ -64,7 +81,6 @@ def unet_weight_map(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0,
         a, b = d1[r0:r1, c0:c1], d2[r0:r1, c0:c1]
         b[...] = np.minimum(b, np.maximum(a, dist))
         a[...] = np.minimum(a, dist)
-    term = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))
-    gets_term = ~fg if border is None else (~fg | border)
-    weights += np.where(gets_term & np.isfinite(d2), term, 0).astype(np.float32)
+    border = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))
+    weights += np.where(fg | ~np.isfinite(d2), 0, border).astype(np.float32)
     return weights

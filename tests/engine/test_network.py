@@ -26,9 +26,12 @@ def test_sizes_not_multiple_of_16_are_refused():
         NuSeTNet(NetworkConfig(base_width=4))(torch.zeros(1, 1, 40, 48))
 
 
-def test_border_class_adds_a_third_pixel_output():
-    net = NuSeTNet(NetworkConfig(base_width=4, boundary=True)).eval()
+def test_distance_head_adds_one_output_map():
+    net = NuSeTNet(NetworkConfig(base_width=4, distance=True)).eval()
     with torch.no_grad():
-        assert net(torch.randn(1, 1, 32, 32)).foreground_logits.shape == (1, 3, 32, 32)
-    # model files written before the option existed load as two-class models
-    assert NetworkConfig(**{"base_width": 8, "batch_norm": True}).num_classes == 2
+        out = net(torch.randn(1, 1, 32, 32))
+    assert out.foreground_logits.shape == (1, 2, 32, 32) and out.distance_logits.shape == (1, 1, 32, 32)
+    with torch.no_grad():
+        assert NuSeTNet(NetworkConfig(base_width=4)).eval()(torch.randn(1, 1, 32, 32)).distance_logits is None
+    # model files written before the option existed load without the head
+    assert not NetworkConfig(**{"base_width": 8, "batch_norm": True}).distance

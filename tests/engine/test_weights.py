@@ -1,6 +1,6 @@
 import numpy as np
 
-from nuset_engine.weights import touching_border, unet_weight_map
+from nuset_engine.weights import centre_distance, touching_border, unet_weight_map
 
 
 def test_border_between_close_nuclei_gets_high_weight():
@@ -30,5 +30,17 @@ def test_touching_border_is_the_strip_where_nuclei_meet():
     border = touching_border(labels)
     assert np.array_equal(np.flatnonzero(border.any(axis=0)), [9, 10])
     assert border[5:15, 9].all() and border[5:15, 10].all() and not border[labels == 3].any()
-    w = unet_weight_map(labels, border=border)
-    assert w[10, 9] > 8 and w[10, 5] <= 1.0 + 1e-6  # the strip is weighted like a gap
+
+
+def test_centre_distance_has_one_hill_per_nucleus_and_a_valley_where_they_touch():
+    labels = np.zeros((30, 50), int)
+    labels[5:25, 3:20] = 1
+    labels[5:25, 20:37] = 2  # touches nucleus 1
+    labels[10:14, 42:46] = 3  # small and alone
+    d = centre_distance(labels)
+    assert d.dtype == np.float32 and d.min() == 0 and d.max() <= 1
+    for k in (1, 2, 3):
+        assert np.isclose(d[labels == k].max(), 1.0)  # each nucleus peaks at 1, however small
+    assert (d[labels == 0] == 0).all()
+    assert d[15, 19] == 0 and d[15, 20] == 0  # the contact
+    assert d[15, 11] > 0.8 and d[15, 28] > 0.8  # the centres
