@@ -1,5 +1,6 @@
-"""Sweep the post-processing parameters (minimum box score, NMS threshold)
-on the fixed validation split; prints AP50, F1@0.5 and mean AP per setting.
+"""Sweep the post-processing parameters (minimum box score, NMS threshold,
+and for models with the distance head the core level) on the fixed
+validation split; prints AP50, F1@0.5 and mean AP per setting.
 
 Usage: python benchmarks/tune_postprocessing.py --images DIR --labels DIR [--model PATH]
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 
+import nuset_engine.segmenter
 from nuset_engine import Segmenter
 from nuset_engine.data import find_pairs, is_validation, load_pairs
 from nuset_engine.metrics import evaluate_pair, pool
@@ -23,15 +25,18 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--min-scores", type=float, nargs="+", default=[0.5, 0.7, 0.85, 0.95])
     parser.add_argument("--nms-thresholds", type=float, nargs="+", default=[0.1, 0.3])
+    parser.add_argument("--core-levels", type=float, nargs="+", default=[nuset_engine.segmenter.CORE_LEVEL],
+                        help="centre-distance levels of nucleus cores (segmenter.CORE_LEVEL)")
     args = parser.parse_args()
     samples = load_pairs([p for p in find_pairs(args.images, args.labels) if is_validation(p[0])])
     segmenter = Segmenter.load(args.model, device="cpu")
-    print("| min_score | nms_threshold | AP50 | F1@0.5 | mean AP | split | merge |")
-    print("|---|---|---|---|---|---|---|")
-    for min_score, nms in itertools.product(args.min_scores, args.nms_thresholds):
+    print("| core level | min_score | nms_threshold | AP50 | F1@0.5 | mean AP | split | merge |")
+    print("|---|---|---|---|---|---|---|---|")
+    for level, min_score, nms in itertools.product(args.core_levels, args.min_scores, args.nms_thresholds):
+        nuset_engine.segmenter.CORE_LEVEL = level  # a module constant: set here for the sweep only
         s = pool([evaluate_pair(lab, segmenter.segment(img, min_score=min_score, nms_threshold=nms))
                   for img, lab in samples])
-        print(f"| {min_score} | {nms} | {s['ap@0.50']:.3f} | {s['f1@0.50']:.3f} | {s['mean_ap']:.3f} | "
+        print(f"| {level} | {min_score} | {nms} | {s['ap@0.50']:.3f} | {s['f1@0.50']:.3f} | {s['mean_ap']:.3f} | "
               f"{s['split']} | {s['merge']} |", flush=True)
 
 
