@@ -22,7 +22,7 @@ from skimage.segmentation import relabel_sequential
 from .anchors import DEFAULT_BASE_SIZE
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
-from .normalize import as_float_image, foreground_normalize, whole_image_normalize
+from .normalize import as_float_image, foreground_normalize, normalize_with
 from .resample import nearest_window, resample_window, scaled_shape
 from .rpn import propose_boxes
 from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
@@ -259,14 +259,16 @@ class Segmenter:
         h, w = image.shape
         if image.min() == image.max():  # no contrast, no nuclei; spares the network a blank input
             return _empty_result(image.shape, params, return_details)
-        maps, objectness, deltas = self.network_maps(whole_image_normalize(image))
+        # pass 1 normalizes with the input's statistics at any scale, as tiles must
+        center, spread = float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64))
+        maps, objectness, deltas = self.network_maps(normalize_with(image, center, spread))
         areas, sides = component_sizes(interior_mask(maps))
         scale = self.choose_scale(typical_size(areas, sides), nucleus_diameter, auto_scale)
         work = image
         if scale != 1.0:
             work_shape = scaled_shape((h, w), scale)
             work = resample_window(image, work_shape, (0, work_shape[0], 0, work_shape[1]))
-            maps, objectness, deltas = self.network_maps(whole_image_normalize(work))
+            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread))
             areas, sides = component_sizes(interior_mask(maps))
         # The anchor size and the clean-up's size limit come from pass 1, as
         # they must for tiled images (known image-wide before pass 2 starts).
