@@ -56,7 +56,8 @@ def main() -> None:
     parser.add_argument("--images", required=True)
     parser.add_argument("--labels", required=True)
     parser.add_argument("--unet-only", required=True, help="model trained: whole normalization, no synthetic data")
-    parser.add_argument("--unet-synthetic", required=True, help="model trained: whole normalization, synthetic 1:1")
+    parser.add_argument("--unet-synthetic", default=None,
+                        help="model trained: whole normalization, synthetic 1:1 (row 2 is skipped without it)")
     parser.add_argument("--nuset", required=True, help="model trained: both normalizations, synthetic 1:1")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
@@ -67,12 +68,13 @@ def main() -> None:
     print("| row | " + " | ".join(COLUMNS) + " | seconds |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     unet_only = Segmenter.load(args.unet_only, device="cpu")
-    unet_synthetic = Segmenter.load(args.unet_synthetic, device="cpu")
     nuset = Segmenter.load(args.nuset, device="cpu")
     plain = PaperWatershed(nuset.net, nuset.metadata, "cpu")
     row("1. U-Net, whole-image norm., no synthetic",
         lambda img: unet_only.segment(img, two_pass=False, watershed=False), samples)
-    row("2. + synthetic data", lambda img: unet_synthetic.segment(img, two_pass=False, watershed=False), samples)
+    if args.unet_synthetic:
+        unet_synthetic = Segmenter.load(args.unet_synthetic, device="cpu")
+        row("2. + synthetic data", lambda img: unet_synthetic.segment(img, two_pass=False, watershed=False), samples)
     row("3. + two-pass foreground norm.", lambda img: nuset.segment(img, watershed=False), samples)
     row("4. + RPN-aided watershed (paper's NuSeT)", plain.segment, samples)
     row("5. + centre-distance head (this NuSeT)", nuset.segment, samples)

@@ -202,7 +202,8 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
         existing = np.asarray(labels_out[y0:y1, x0:x1])
         # A nucleus on a seam may also have been kept, slightly differently,
         # by a neighbour: keep this one only where most of it is still free.
-        lut = np.zeros(int(labels.max(initial=0)) + 1, np.int64)
+        # (sized for the owned ids too: a tiny nucleus can vanish when resized to the input grid)
+        lut = np.zeros(max(int(labels.max(initial=0)), int(owned.max(initial=0))) + 1, np.int64)
         lut[owned] = 1
         kept = lut[labels].astype(bool)
         area = np.bincount(labels[kept], minlength=lut.size)
