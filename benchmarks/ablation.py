@@ -15,7 +15,9 @@ docs/benchmarks.md): ``--unet-only`` with ``--normalization whole
 3. + two-pass foreground normalization;
 4. + RPN-aided watershed on the plain foreground mask (the paper's NuSeT);
 5. + the centre-distance head guiding the watershed (this project's NuSeT);
-6. the classical baseline (Otsu + distance-transform watershed).
+6. the classical baseline (Otsu + distance-transform watershed);
+7. row 1's model with row 5's watershed (one pass: it never saw foreground
+   normalization), to separate the training recipe from the post-processing.
 
 Rows 1-3 give one object per connected component of the foreground mask
 (the U-Net alone). Prints one markdown table with the paper's pixel and
@@ -79,6 +81,7 @@ def main() -> None:
     row("4. + RPN-aided watershed (paper's NuSeT)", plain.segment, samples)
     row("5. + centre-distance head (this NuSeT)", nuset.segment, samples)
     row("6. Otsu + watershed (baseline)", otsu_watershed, samples)
+    row("7. row 1's model + row 5's watershed", lambda img: unet_only.segment(img, two_pass=False), samples)
 
 
 if __name__ == "__main__":
