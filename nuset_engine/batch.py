@@ -142,8 +142,8 @@ def process_job(job: Job, options: BatchOptions) -> dict:
             from .outputs import pixel_size_from_tiff
 
             pixel_size = pixel_size_from_tiff(job.source)
-        _write_outputs(job, options, image, labels, pixel_size)
         n = _max_label(labels)
+        _write_outputs(job, options, image, labels, pixel_size, n)
         mean_area = float(_count_nonzero(labels) / n) if n else 0.0
     except (OSError, ValueError) as exc:
         return _row(job, status="error", error=str(exc))
@@ -185,7 +185,7 @@ def _count_nonzero(labels) -> int:
     return sum(int(np.count_nonzero(c)) for c in _chunks(labels))
 
 
-def _write_outputs(job, options, image, labels, pixel_size):
+def _write_outputs(job, options, image, labels, pixel_size, max_label):
     from . import outputs
 
     # labels last: with --resume its presence (with the others) marks the image done
@@ -199,7 +199,7 @@ def _write_outputs(job, options, image, labels, pixel_size):
     # images segmented in tiles get tiled TIFF labels, written tile by tile
     tiled = bool(options.params.get("tile_size")) and max(labels.shape) > options.params["tile_size"]
     write_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, overwrite=True, tile=512 if tiled else None,
-                 max_label=_max_label(labels))
+                 max_label=max_label)
 
 
 def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, scheduler: str | None = None,

@@ -27,7 +27,7 @@ from .resample import nearest_window, resample_window, scaled_shape
 from .rpn import propose_boxes
 from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
 
-__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "interior_mask", "component_sizes", "typical_size",
+__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "interior_mask", "component_sizes", "label_sizes", "typical_size",
            "resize_labels"]
 
 _SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
@@ -299,9 +299,16 @@ def interior_mask(maps: np.ndarray) -> np.ndarray:
 def component_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Area and ``max(bbox height, bbox width)`` (pixels) of each
     8-connected component of ``mask``."""
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), int))
+    return label_sizes(ndimage.label(mask, structure=np.ones((3, 3), int))[0])
+
+
+def label_sizes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Area and ``max(bbox height, bbox width)`` of objects ``1..labels.max()``
+    (index ``i - 1`` for object ``i``; 0 for ids not present)."""
+    n = int(labels.max(initial=0))
     areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    sides = np.array([max(r.stop - r.start, c.stop - c.start) for r, c in ndimage.find_objects(labels)], np.int64)
+    sides = np.array([0 if sl is None else max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+                      for sl in ndimage.find_objects(labels, n)], np.int64)
     return areas, sides.reshape(-1)
 
 

@@ -104,7 +104,7 @@ def _owned(labels: np.ndarray, core, tile, shape) -> np.ndarray:
 def _pass_one(segmenter, image, mean, std, scale, tile_size):
     """Pass 1 over all tiles: the foreground intensity moments, and the area
     and size (network scale) of each object a tile owns."""
-    from .segmenter import interior_mask
+    from .segmenter import interior_mask, label_sizes
 
     fg, areas, sides = Moments(), [], []
     shape = scaled_shape(image.shape, scale)
@@ -113,10 +113,9 @@ def _pass_one(segmenter, image, mean, std, scale, tile_size):
         maps, _, _ = segmenter.network_maps(normalize_with(block, mean, std))
         objects, _ = ndimage.label(interior_mask(maps), structure=np.ones((3, 3), int))
         owned = _owned(objects, core, tile, shape)
-        slices = ndimage.find_objects(objects)
-        areas.extend(np.bincount(objects.ravel())[owned])
-        sides.extend(max(slices[i - 1][0].stop - slices[i - 1][0].start, slices[i - 1][1].stop - slices[i - 1][1].start)
-                     for i in owned)
+        tile_areas, tile_sides = label_sizes(objects)
+        areas.extend(tile_areas[owned - 1])
+        sides.extend(tile_sides[owned - 1])
         inner = (slice(core[0] - tile[0], core[1] - tile[0]), slice(core[2] - tile[2], core[3] - tile[2]))
         fg.add(block[inner][maps[0][inner] > 0.5])
     return fg, np.array(areas, np.int64), np.array(sides, np.int64)
