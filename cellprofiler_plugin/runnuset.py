@@ -42,6 +42,7 @@ from cellprofiler_core.setting.text import Float, ImageName, Integer, Pathname
 MODEL_DEFAULT = "Shipped default model"
 MODEL_CUSTOM = "Custom model file"
 DEVICES = {"Auto": "auto", "CPU": "cpu", "GPU": "cuda"}
+PASSES = {"As the model was trained": None, "Two passes": True, "One pass": False}
 
 # One loaded model per (file, device) for the whole run: loading is the slow
 # part, so it must not happen per image. Cleared in post_run.
@@ -69,7 +70,8 @@ class RunNuSeT(ImageSegmentation):
     # 1: input, output, model choice, model file, device, min score, NMS threshold, watershed,
     #    two-pass, small-object fraction, save probability, probability image name
     # 2: + typical nucleus diameter, tile size
-    variable_revision_number = 2
+    # 3: two-pass Yes/No became a choice that defaults to what the model was trained for
+    variable_revision_number = 3
 
     def create_settings(self):
         super().create_settings()
@@ -95,10 +97,12 @@ class RunNuSeT(ImageSegmentation):
         self.use_watershed = Binary(
             "Split touching nuclei (RPN-aided watershed)?", True,
             doc="If *No*, each connected foreground region becomes one object (plain U-Net).")
-        self.two_pass = Binary(
-            "Use two-pass foreground normalization?", True,
-            doc="The second pass normalizes intensities by the nuclei found in the first; it is more robust "
-                "to sparse/dense fields and bright artefacts. *No* is faster.")
+        self.two_pass = Choice(
+            "Foreground-normalization pass", list(PASSES), "As the model was trained",
+            doc="*Two passes*: a second pass normalizes intensities by the nuclei found in the first (the "
+                "paper's method, for models trained on both normalizations). *One pass* is twice as fast. "
+                "*As the model was trained* runs one pass for models trained with ``--normalization whole`` "
+                "(like the shipped model, see its model card) and two otherwise.")
         self.min_size_fraction = Float(
             "Smallest object, as a fraction of the mean nucleus area", 0.2, minval=0.0, maxval=1.0,
             doc="Objects (and holes) smaller than this fraction of the image's mean nucleus area are removed "
@@ -147,6 +151,10 @@ class RunNuSeT(ImageSegmentation):
         if variable_revision_number == 1:
             setting_values = list(setting_values) + ["0.0", "0"]  # nucleus diameter: automatic; no tiling
             variable_revision_number = 2
+        if variable_revision_number == 2:
+            setting_values = list(setting_values)
+            setting_values[8] = "Two passes" if setting_values[8] == "Yes" else "One pass"
+            variable_revision_number = 3
         return setting_values, variable_revision_number
 
     def _segmenter(self):
@@ -172,7 +180,7 @@ class RunNuSeT(ImageSegmentation):
         labels, details = self._segmenter().segment(
             pixels,
             min_score=self.min_score.value, nms_threshold=self.nms_threshold.value,
-            watershed=self.use_watershed.value, two_pass=self.two_pass.value,
+            watershed=self.use_watershed.value, two_pass=PASSES[self.two_pass.value],
             min_size_fraction=self.min_size_fraction.value,
             nucleus_diameter=self.nucleus_diameter.value or None,
             tile_size=self.tile_size.value or None,

@@ -57,8 +57,13 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
         pairs = [p for p in pairs if is_validation(p[0], validation_fraction) == (split == "validation")]
     if not pairs:
         raise click.ClickException(f"no images in the {split} split")
-    segment = otsu_watershed if method == "otsu" else load_segmenter(model, device).segment
-    kwargs = params if method == "nuset" else {}
+    if method == "otsu":
+        segment, kwargs = otsu_watershed, {}
+    else:
+        segmenter = load_segmenter(model, device)
+        segment, kwargs = segmenter.segment, params
+        if params["two_pass"] is None:  # record what ran
+            params["two_pass"] = segmenter.two_pass
     results = []
     with click.progressbar(load_pairs(pairs), label=f"evaluating {len(pairs)} images", file=sys.stderr) as bar:
         for image, truth in bar:

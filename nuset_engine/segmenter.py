@@ -113,6 +113,14 @@ class Segmenter:
         # Nucleus size (pixels, max bbox side) the model saw most in training.
         self.training_nucleus_size = float(self.metadata.get("nucleus_size", 20.0))
 
+    @property
+    def two_pass(self) -> bool:
+        """Whether :meth:`segment` runs the foreground-normalization pass by
+        default: a model trained on whole-image normalization only
+        (``nuset train --normalization whole``) never saw foreground-normalized
+        input, so it runs one pass; the others run two."""
+        return self.metadata.get("training", {}).get("normalization", "both") != "whole"
+
     @classmethod
     def load(cls, path: str | Path | None = None, device: str = "auto") -> "Segmenter":
         """Load a model file (``None``: the model shipped with the package)."""
@@ -205,7 +213,7 @@ class Segmenter:
         min_score: float = 0.85,
         nms_threshold: float = 0.3,
         watershed: bool = True,
-        two_pass: bool = True,
+        two_pass: bool | None = None,
         min_size_fraction: float = 0.2,
         nucleus_diameter: float | None = None,
         auto_scale: bool = True,
@@ -224,7 +232,9 @@ class Segmenter:
         nms_threshold : IoU above which overlapping proposals are suppressed.
         watershed : use the RPN-aided watershed; ``False`` gives one object per
             connected component of the foreground mask (plain U-Net).
-        two_pass : foreground normalization pass; ``False`` stops after pass 1.
+        two_pass : run pass 2 on the foreground-normalized image (``True``) or
+            stop after pass 1 (``False``); ``None``: as the model was trained
+            (see :attr:`two_pass`).
         min_size_fraction : objects below this fraction of the mean nucleus
             area are removed and holes below it filled (0 disables).
         nucleus_diameter : typical nucleus diameter in pixels; overrides the
@@ -243,7 +253,9 @@ class Segmenter:
         labels : (H, W) uint16 (uint32 above 65535 nuclei), 0 = background.
         details : only when ``return_details``.
         """
-        params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=two_pass,
+        if two_pass is None:
+            two_pass = self.two_pass
+        params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=bool(two_pass),
                       min_size_fraction=min_size_fraction, nucleus_diameter=nucleus_diameter, auto_scale=auto_scale,
                       tile_size=tile_size)
         if tile_size:

@@ -98,8 +98,9 @@ class _MixedSamples:
         return self.synthetic[(i - len(self.real)) % len(self.synthetic)]
 
 
-def validate(segmenter: Segmenter, samples, two_pass: bool = True, watershed: bool = True) -> dict:
-    """Pooled metrics of ``segmenter`` over ``(image, labels)`` samples."""
+def validate(segmenter: Segmenter, samples, two_pass: bool | None = None, watershed: bool = True) -> dict:
+    """Pooled metrics of ``segmenter`` over ``(image, labels)`` samples
+    (``two_pass=None``: as the model was trained)."""
     results = [evaluate_pair(lab, segmenter.segment(img, two_pass=two_pass, watershed=watershed))
                for img, lab in samples]
     return pool(results)
@@ -150,7 +151,6 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
         "torch": str(torch.__version__),
     }
-    two_pass = config.normalization != "whole"
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
         dataset.epoch = epoch
@@ -171,7 +171,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             if step % 25 == 0:
                 log(f"epoch {epoch + 1}/{config.epochs} step {step}/{len(loader)} loss {sums['total'] / step:.4f}")
         net.eval()
-        scores = validate(Segmenter(net, metadata, device), val, two_pass=two_pass)
+        scores = validate(Segmenter(net, metadata, device), val)
         wall += time.time() - t0
         record = {"epoch": epoch + 1, "wall_seconds": round(wall, 1),
                   **{f"loss_{k}": v / len(loader) for k, v in sums.items()},

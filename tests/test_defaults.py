@@ -34,6 +34,10 @@ def test_cellprofiler_defaults():
                         ("Smallest object, as a fraction of the mean nucleus area", "min_size_fraction")):
         value = re.search(rf'"{label}", ([0-9.]+),', source).group(1)
         assert float(value) == ENGINE[name], name
+    # the pass choice defaults to the engine's None: as the model was trained
+    assert ENGINE["two_pass"] is None
+    assert re.search(r'PASSES = \{"As the model was trained": None,', source)
+    assert re.search(r'"Foreground-normalization pass", list\(PASSES\), "As the model was trained"', source)
 
 
 def test_fiji_defaults():
@@ -41,3 +45,4 @@ def test_fiji_defaults():
     for field, name in (("minScore", "min_score"), ("nmsThreshold", "nms_threshold"),
                         ("minSizeFraction", "min_size_fraction")):
         assert float(re.search(rf"{field} = ([0-9.]+)", source).group(1)) == ENGINE[name], name
+    assert re.search(r'PASSES = \{"as_trained", "one", "two"\};\s+String passes = PASSES\[0\];', source)

@@ -96,9 +96,12 @@ RunNuSeT:[module_num:1|svn_version:'Unknown'|variable_revision_number:1|show_win
     Name the probability image:NuSeTProbability
 """
     pipeline = Pipeline()
+    pipeline.load(io.StringIO(text.replace("normalization?:No", "normalization?:Yes")))
+    assert pipeline.modules()[-1].two_pass.value == "Two passes"  # revision 3 made Yes/No a choice
+    pipeline = Pipeline()
     pipeline.load(io.StringIO(text))
     module = pipeline.modules()[-1]
-    assert module.min_score.value == 0.9 and module.two_pass.value is False
+    assert module.min_score.value == 0.9 and module.two_pass.value == "One pass"
     assert module.min_size_fraction.value == 0.25
     assert module.nucleus_diameter.value == 0.0 and module.tile_size.value == 0  # added in revision 2
 

@@ -69,6 +69,22 @@ def test_deterministic_on_cpu(segmenter, sample):
     assert np.array_equal(segmenter.segment(image), segmenter.segment(image))
 
 
+def test_two_pass_default_follows_how_the_model_was_trained(segmenter, sample):
+    """A model trained on whole-image normalization only never saw
+    foreground-normalized input: by default it runs one pass, others two."""
+    image = sample[0][:256, :256]
+    recorded = segmenter.metadata["training"]["normalization"]
+    assert segmenter.two_pass == (recorded != "whole")
+    for normalization, two_pass in (("whole", False), ("both", True), ("foreground", True)):
+        metadata = segmenter.metadata | {"training": segmenter.metadata["training"] | {"normalization": normalization}}
+        model = Segmenter(segmenter.net, metadata, "cpu")
+        assert model.two_pass is two_pass
+        assert np.array_equal(model.segment(image), model.segment(image, two_pass=two_pass))
+    one, two = segmenter.segment(image, two_pass=False), segmenter.segment(image, two_pass=True)
+    assert not np.array_equal(one, two)  # the choice is real: the passes differ on this image
+    assert Segmenter(segmenter.net, {}, "cpu").two_pass  # no training record: the paper's two passes
+
+
 def test_watershed_splits_more_than_connected_components(segmenter, sample):
     with_ws = segmenter.segment(sample[0])
     without = segmenter.segment(sample[0], watershed=False)

@@ -75,6 +75,21 @@ def test_python_side_failures_are_readable_in_the_log(ij_home, ij_jar, tmp_path)
     assert "Traceback" not in bad_model
 
 
+def test_passes_option_reaches_the_engine_and_bad_values_are_refused(ij_home, ij_jar, tmp_path, segmenter, sample):
+    for passes, two_pass in (("one", False), ("two", True)):
+        macro = SINGLE.replace("min_score=0.85", f"passes={passes}")
+        output = run_macro(ij_home, ij_jar, macro, f"{PYTHON}|{nuset_engine.SAMPLE_IMAGE}", tmp_path)
+        match = re.search(r"RESULT title=\S+ max=(\d+)", output)
+        assert match, output
+        assert int(match.group(1)) == int(segmenter.segment(sample[0], two_pass=two_pass).max()), passes
+    for option, message in (("passes=three", "'passes=three': use as_trained, one or two"),
+                            ("min_score=high", "'min_score=high' is not a number")):
+        output = run_macro(ij_home, ij_jar, SINGLE.replace("min_score=0.85", option),
+                           f"{PYTHON}|{nuset_engine.SAMPLE_IMAGE}", tmp_path)
+        assert f"NuSeT error: {message}" in output
+        assert "RESULT title=img2d.tif " in output  # the command stopped: no labels image
+
+
 def test_install_command_puts_the_jar_and_macros_into_an_installation(tmp_path, ij_jar):
     from click.testing import CliRunner
 

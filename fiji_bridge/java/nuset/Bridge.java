@@ -26,7 +26,10 @@ final class Bridge {
     String python;
     double minScore = 0.85, nmsThreshold = 0.3, minSizeFraction = 0.2, nucleusDiameter = 0;
     int tileSize = 0;
-    boolean noWatershed, singlePass, addRois;
+    /** Foreground-normalization pass: as the model was trained, or forced off / on. */
+    static final String[] PASSES = {"as_trained", "one", "two"};
+    String passes = PASSES[0];
+    boolean noWatershed, addRois;
     String model = "";
 
     Bridge() {
@@ -34,8 +37,20 @@ final class Bridge {
         python = Prefs.get(PYTHON_PREF, env != null ? env : "python3");
     }
 
-    /** Read options from a macro's run(..., "options"); false when there are none (use a dialog). */
+    /**
+     * Read options from a macro's run(..., "options"); false when there are none (use a dialog).
+     * A bad value is logged as a "NuSeT error:" line and thrown; the commands catch it and stop.
+     */
     boolean readMacroOptions(String options) {
+        try {
+            return parseMacroOptions(options);
+        } catch (IllegalArgumentException e) {
+            IJ.log("NuSeT error: " + e.getMessage());
+            throw e;
+        }
+    }
+
+    private boolean parseMacroOptions(String options) {
         if (options == null) return false;
         python = Macro.getValue(options, "python", python);
         minScore = number(options, "min_score", minScore);
@@ -45,7 +60,9 @@ final class Bridge {
         tileSize = (int) number(options, "tile_size", tileSize);
         model = Macro.getValue(options, "model", model);
         noWatershed = flag(options, "no_watershed");
-        singlePass = flag(options, "single_pass");
+        passes = Macro.getValue(options, "passes", flag(options, "single_pass") ? "one" : passes);
+        if (!java.util.Arrays.asList(PASSES).contains(passes))
+            throw new IllegalArgumentException("'passes=" + passes + "': use as_trained, one or two");
         addRois = flag(options, "add_rois");
         Prefs.set(PYTHON_PREF, python);
         return true;
@@ -58,8 +75,8 @@ final class Bridge {
         gd.addNumericField("nucleus_diameter", nucleusDiameter, 1, 6, "pixels (0 = automatic)");
         gd.addNumericField("tile_size", tileSize, 0, 6, "pixels (0 = whole image)");
         gd.addCheckbox("no_watershed", noWatershed);
-        gd.addCheckbox("single_pass", singlePass);
         gd.addCheckbox("add_rois", addRois);
+        gd.addChoice("passes", PASSES, passes);
         gd.addStringField("model", model, 30);
         gd.addStringField("python", python, 30);
     }
@@ -71,8 +88,8 @@ final class Bridge {
         nucleusDiameter = gd.getNextNumber();
         tileSize = (int) gd.getNextNumber();
         noWatershed = gd.getNextBoolean();
-        singlePass = gd.getNextBoolean();
         addRois = gd.getNextBoolean();
+        passes = gd.getNextChoice();
         model = gd.getNextString().trim();
         python = gd.getNextString().trim();
         Prefs.set(PYTHON_PREF, python);
@@ -91,7 +108,8 @@ final class Bridge {
         if (nucleusDiameter > 0) { cmd.add("--nucleus-diameter"); cmd.add(String.valueOf(nucleusDiameter)); }
         if (tileSize > 0) { cmd.add("--tile-size"); cmd.add(String.valueOf(tileSize)); }
         if (noWatershed) cmd.add("--no-watershed");
-        if (singlePass) cmd.add("--no-two-pass");
+        if (passes.equals("one")) cmd.add("--no-two-pass");
+        else if (passes.equals("two")) cmd.add("--two-pass");
         if (model.length() > 0) { cmd.add("--model"); cmd.add(model); }
         return cmd;
     }
@@ -180,7 +198,7 @@ final class Bridge {
         String v = Macro.getValue(options, key, null);
         if (v == null) return fallback;
         try { return Double.parseDouble(v); } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("NuSeT: '" + key + "=" + v + "' is not a number");
+            throw new IllegalArgumentException("'" + key + "=" + v + "' is not a number");
         }
     }
 

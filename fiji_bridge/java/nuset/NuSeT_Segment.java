@@ -26,7 +26,10 @@ public class NuSeT_Segment implements PlugIn {
         ImagePlus imp = WindowManager.getCurrentImage();
         if (imp == null) { IJ.log("NuSeT error: no image is open"); return; }
         Bridge bridge = new Bridge();
-        if (!bridge.readMacroOptions(Macro.getOptions())) {
+        boolean fromMacro;
+        try { fromMacro = bridge.readMacroOptions(Macro.getOptions()); }
+        catch (IllegalArgumentException e) { return; }  // logged by the bridge
+        if (!fromMacro) {
             GenericDialog gd = new GenericDialog("NuSeT Segment");
             bridge.addFields(gd);
             gd.showDialog();

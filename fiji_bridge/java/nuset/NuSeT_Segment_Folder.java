@@ -18,7 +18,10 @@ public class NuSeT_Segment_Folder implements PlugIn {
         Bridge bridge = new Bridge();
         String options = Macro.getOptions();
         String input, output;
-        if (bridge.readMacroOptions(options)) {
+        boolean fromMacro;
+        try { fromMacro = bridge.readMacroOptions(options); }
+        catch (IllegalArgumentException e) { return; }  // logged by the bridge
+        if (fromMacro) {
             input = Macro.getValue(options, "input", "");
             output = Macro.getValue(options, "output", "");
         } else {
