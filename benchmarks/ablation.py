@@ -2,7 +2,7 @@
 
 Usage:
   python benchmarks/ablation.py --images DIR --labels DIR \
-      --unet-only MODEL --unet-synthetic MODEL --nuset MODEL
+      --unet-only MODEL --unet-synthetic MODEL --nuset MODEL [--foreground MODEL]
 
 The three models come from equal-budget `nuset train` runs (commands in
 docs/benchmarks.md): ``--unet-only`` with ``--normalization whole
@@ -17,7 +17,12 @@ docs/benchmarks.md): ``--unet-only`` with ``--normalization whole
 5. + the centre-distance head guiding the watershed (this project's NuSeT);
 6. the classical baseline (Otsu + distance-transform watershed);
 7. row 1's model with row 5's watershed (one pass: it never saw foreground
-   normalization), to separate the training recipe from the post-processing.
+   normalization), to separate the training recipe from the post-processing;
+8. row 2's model with row 5's watershed (one pass): synthetic data with the
+   full post-processing (compare row 7);
+9. two weight sets, as in the paper: row 2's model for pass 1 and a model
+   trained on foreground normalization only (``--foreground``, same budget)
+   for pass 2, row 5's watershed (compare row 5: one weight set for both).
 
 Rows 1-3 give one object per connected component of the foreground mask
 (the U-Net alone). Prints one markdown table with the paper's pixel and
@@ -41,8 +46,8 @@ class PaperWatershed(Segmenter):
     """The same network with its centre-distance output ignored, so the
     watershed splits the plain foreground mask as in the paper."""
 
-    def network_maps(self, normalized):
-        maps, objectness, deltas = super().network_maps(normalized)
+    def network_maps(self, normalized, foreground=False):
+        maps, objectness, deltas = super().network_maps(normalized, foreground)
         return maps[:1], objectness, deltas
 
 
@@ -61,6 +66,8 @@ def main() -> None:
     parser.add_argument("--unet-synthetic", default=None,
                         help="model trained: whole normalization, synthetic 1:1 (row 2 is skipped without it)")
     parser.add_argument("--nuset", required=True, help="model trained: both normalizations, synthetic 1:1")
+    parser.add_argument("--foreground", default=None,
+                        help="model trained: foreground normalization only, synthetic 1:1 (row 9 needs it)")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
 
@@ -82,6 +89,13 @@ def main() -> None:
     row("5. + centre-distance head (this NuSeT)", nuset.segment, samples)
     row("6. Otsu + watershed (baseline)", otsu_watershed, samples)
     row("7. row 1's model + row 5's watershed", lambda img: unet_only.segment(img, two_pass=False), samples)
+    if args.unet_synthetic:
+        row("8. row 2's model + row 5's watershed", lambda img: unet_synthetic.segment(img, two_pass=False), samples)
+        if args.foreground:
+            foreground = Segmenter.load(args.foreground, device="cpu")
+            two_sets = Segmenter(unet_synthetic.net, unet_synthetic.metadata, "cpu", foreground_net=foreground.net)
+            row("9. two weight sets (row 2's model, then a foreground-only one)",
+                lambda img: two_sets.segment(img, two_pass=True), samples)
 
 
 if __name__ == "__main__":

@@ -103,15 +103,22 @@ class Segmenter:
     >>> labels, details = seg.segment(image, return_details=True)
     """
 
-    def __init__(self, net: NuSeTNet, metadata: dict | None = None, device: str | torch.device = "auto"):
+    def __init__(self, net: NuSeTNet, metadata: dict | None = None, device: str | torch.device = "auto",
+                 foreground_net: NuSeTNet | None = None):
+        """``foreground_net``: a second weight set for pass 2 (the paper's
+        layout: one network per normalization); ``None`` uses ``net`` for both."""
         self.device = resolve_device(device)
-        # Inference copy: batch norm folded into the convolutions (same function,
-        # ~15% less time) and channels-last (roughly halves CPU convolution time).
-        # A copy, so that a network still being trained is left untouched.
-        self.net = _fold_batch_norm(copy.deepcopy(net).eval()).to(self.device, memory_format=torch.channels_last)
+        self.net = self._prepare(net)
+        self.foreground_net = None if foreground_net is None else self._prepare(foreground_net)
         self.metadata = dict(metadata or {})
         # Nucleus size (pixels, max bbox side) the model saw most in training.
         self.training_nucleus_size = float(self.metadata.get("nucleus_size", 20.0))
+
+    def _prepare(self, net: NuSeTNet) -> NuSeTNet:
+        # Inference copy: batch norm folded into the convolutions (same function,
+        # ~15% less time) and channels-last (roughly halves CPU convolution time).
+        # A copy, so that a network still being trained is left untouched.
+        return _fold_batch_norm(copy.deepcopy(net).eval()).to(self.device, memory_format=torch.channels_last)
 
     @property
     def two_pass(self) -> bool:
@@ -151,19 +158,21 @@ class Segmenter:
         maps, objectness, deltas = self.network_maps(normalized)
         return maps[0], objectness, deltas
 
-    def network_maps(self, normalized: np.ndarray):
+    def network_maps(self, normalized: np.ndarray, foreground: bool = False):
         """Like :meth:`foreground_probability`, with ``(K, H, W)`` maps: the
         foreground probability, then (models with the distance head) the
-        centre distance."""
+        centre distance. ``foreground``: the input is foreground-normalized
+        (pass 2), so the foreground weight set runs if there is one."""
         h, w = normalized.shape
         padded = np.pad(normalized, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="symmetric")
-        maps, objectness, deltas = self._forward(padded)
+        net = self.foreground_net if foreground and self.foreground_net is not None else self.net
+        maps, objectness, deltas = self._forward(net, padded)
         return maps[:, :h, :w], objectness, deltas
 
     @torch.inference_mode()
-    def _forward(self, padded: np.ndarray):
+    def _forward(self, net: NuSeTNet, padded: np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None].to(self.device)
-        out = self.net(x.contiguous(memory_format=torch.channels_last))
+        out = net(x.contiguous(memory_format=torch.channels_last))
         maps = torch.softmax(out.foreground_logits.float(), dim=1)[0, 1:2]
         if out.distance_logits is not None:
             maps = torch.cat([maps, torch.sigmoid(out.distance_logits.float())[0]])
@@ -288,7 +297,7 @@ class Segmenter:
         base = size if size is not None else DEFAULT_BASE_SIZE
         min_size = min_object_size(areas, min_size_fraction)
         if two_pass:
-            maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5))
+            maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5), foreground=True)
         labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, params, min_size)
         prob = maps[0]
         if scale != 1.0:

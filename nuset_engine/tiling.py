@@ -189,7 +189,8 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     margin = max(DEFAULT_MARGIN, math.ceil(2 * base))  # a nucleus fits in the margin: it is whole in some tile
     for core, tile in _work_tiles(shape, scale, tile_size, margin):
         block = _read(image, tile, scale)
-        maps, objectness, deltas = segmenter.network_maps(normalize_with(block, center, spread))
+        maps, objectness, deltas = segmenter.network_maps(normalize_with(block, center, spread),
+                                                           foreground=params["two_pass"])
         labels, boxes, scores = segmenter.postprocess(maps, objectness, deltas, base, params, min_size)
         owned = _owned(labels, core, tile, work_shape)
         # input pixels whose centres fall in this tile

@@ -85,6 +85,29 @@ def test_two_pass_default_follows_how_the_model_was_trained(segmenter, sample):
     assert Segmenter(segmenter.net, {}, "cpu").two_pass  # no training record: the paper's two passes
 
 
+def test_a_second_weight_set_runs_pass_two_only(segmenter, sample):
+    """The paper's layout: one network per normalization. The foreground
+    weight set must see exactly the pass-2 input, whole and tiled."""
+    import copy
+
+    image = sample[0][:256, :256]
+    same = Segmenter(segmenter.net, segmenter.metadata, "cpu", foreground_net=segmenter.net)
+    assert np.array_equal(same.segment(image, two_pass=True), segmenter.segment(image, two_pass=True))
+    other = copy.deepcopy(segmenter.net)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(0.5)
+    two_sets = Segmenter(segmenter.net, segmenter.metadata, "cpu", foreground_net=other)
+    assert np.array_equal(two_sets.segment(image, two_pass=False), segmenter.segment(image, two_pass=False))
+    changed = two_sets.segment(image, two_pass=True)
+    assert not np.array_equal(changed, segmenter.segment(image, two_pass=True))
+    whole = sample[0]
+    tiled = two_sets.segment(whole, two_pass=True, tile_size=256)
+    assert not np.array_equal(tiled, segmenter.segment(whole, two_pass=True, tile_size=256))
+    assert np.array_equal(two_sets.segment(whole, two_pass=False, tile_size=256),
+                          segmenter.segment(whole, two_pass=False, tile_size=256))
+
+
 def test_watershed_splits_more_than_connected_components(segmenter, sample):
     with_ws = segmenter.segment(sample[0])
     without = segmenter.segment(sample[0], watershed=False)
