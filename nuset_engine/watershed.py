@@ -105,6 +105,23 @@ def mask_to_objects(mask: np.ndarray, min_size_fraction: float = 0.2, min_size: 
     return clean_labels(labels, min_size_fraction, min_size)
 
 
+def _peak_positions(values: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``(row, col)`` of the largest value in each label of ``wanted``
+    (ascending label ids; ties: first pixel in row-major order). Like
+    ``ndimage.maximum_position``, which sorts every pixel of the image: this
+    is linear in the pixels and sorts only the few maxima."""
+    flat_labels, flat_values = labels.ravel(), values.ravel()
+    selected = np.zeros(int(flat_labels.max()) + 1, bool)
+    selected[wanted] = True
+    where = np.flatnonzero(selected[flat_labels])
+    owner, value = flat_labels[where], flat_values[where]
+    best = np.full(selected.size, -np.inf)
+    np.maximum.at(best, owner, value)
+    at_peak = where[value == best[owner]]
+    _, first = np.unique(flat_labels[at_peak], return_index=True)
+    return np.column_stack(np.unravel_index(at_peak[first], labels.shape))
+
+
 def rpn_aided_watershed(
     mask: np.ndarray,
     boxes: np.ndarray | None = None,
@@ -183,8 +200,7 @@ def rpn_aided_watershed(
         unseeded = unseeded[areas[unseeded] >= limit]
     k = len(seeds)
     if unseeded.size:
-        positions = ndimage.maximum_position(distance * core, components, unseeded)
-        for r, c in positions:
+        for r, c in _peak_positions(distance * core, components, unseeded):
             k += 1
             markers[r, c] = k
     labels = watershed(-distance, markers, mask=mask, connectivity=2)
