@@ -108,3 +108,18 @@ def test_interior_specks_do_not_seed():
     # the size rule is what keeps it from seeding (no clean-up: it would stay)
     assert rpn_aided_watershed(a | b, boxes, np.array([0.99, 0.95]), interior=interior,
                                min_size_fraction=0).max() == 3
+
+
+def test_peak_positions_match_ndimage():
+    """The linear-time peak finder gives ndimage.maximum_position's answer."""
+    from scipy import ndimage
+
+    from nuset_engine.watershed import _peak_positions
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        labels, n = ndimage.label(rng.random((60, 70)) > 0.6)
+        values = rng.random((60, 70)).astype(np.float32)  # no ties
+        wanted = np.sort(rng.choice(np.arange(1, n + 1), size=min(n, 7), replace=False))
+        assert np.array_equal(_peak_positions(values, labels, wanted),
+                              np.array(ndimage.maximum_position(values, labels, wanted)))
