@@ -13,13 +13,21 @@ foreground statistics of pass 2, the nucleus size (hence the resize factor
 and the anchor size). Only one tile's worth of intermediate data is ever in
 memory; the input may be a memory map or a zarr array read tile by tile, and
 the labels may go to a memory map (see :func:`segment_tiled`).
+
+Without the foreground pass, the final sweep's network input is pass 1's
+(same tiles, same normalization), so pass 1 keeps its outputs in temporary
+files (:class:`_TileStore`) and the final sweep reads them back instead of
+running the network again: one network pass per pixel, as for whole images.
 """
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from .anchors import DEFAULT_BASE_SIZE
@@ -101,16 +109,41 @@ def _owned(labels: np.ndarray, core, tile, shape) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
-def _pass_one(segmenter, image, mean, std, scale, tile_size):
+class _TileStore:
+    """Network outputs of pass 1's tiles, in files of a temporary directory
+    (about 9 bytes per pixel with the distance head), for a final sweep that
+    would compute them again. Removed by :meth:`close`."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+        self._dir = tempfile.TemporaryDirectory(prefix="nuset-tiles-")
+
+    def put(self, index: int, maps: np.ndarray, objectness: torch.Tensor, deltas: torch.Tensor) -> None:
+        np.savez(Path(self._dir.name) / f"{index}.npz", maps=maps, objectness=objectness.cpu().numpy(),
+                 deltas=deltas.cpu().numpy())
+
+    def get(self, index: int, device) -> tuple:
+        with np.load(Path(self._dir.name) / f"{index}.npz") as f:
+            return (f["maps"], torch.from_numpy(f["objectness"]).to(device),
+                    torch.from_numpy(f["deltas"]).to(device))
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+
+def _pass_one(segmenter, image, mean, std, scale, tile_size, store: _TileStore | None = None):
     """Pass 1 over all tiles: the foreground intensity moments, and the area
-    and size (network scale) of each object a tile owns."""
+    and size (network scale) of each object a tile owns. With ``store``, the
+    network outputs of each tile are kept there."""
     from .segmenter import interior_mask, label_sizes
 
     fg, areas, sides = Moments(), [], []
     shape = scaled_shape(image.shape, scale)
-    for core, tile in _work_tiles(image.shape, scale, tile_size, DEFAULT_MARGIN):
+    for index, (core, tile) in enumerate(_work_tiles(image.shape, scale, tile_size, DEFAULT_MARGIN)):
         block = _read(image, tile, scale)
-        maps, _, _ = segmenter.network_maps(normalize_with(block, mean, std))
+        maps, objectness, deltas = segmenter.network_maps(normalize_with(block, mean, std))
+        if store is not None:
+            store.put(index, maps, objectness, deltas)
         objects, _ = ndimage.label(interior_mask(maps), structure=np.ones((3, 3), int))
         owned = _owned(objects, core, tile, shape)
         tile_areas, tile_sides = label_sizes(objects)
@@ -162,71 +195,88 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             return empty
         return (out, empty[1]) if return_details else out
 
-    # Sweep 1, at the network's scale: nucleus size and foreground statistics
-    # (at the input scale first when the scale is to be estimated).
-    if params["nucleus_diameter"] is not None:
-        scale = segmenter.choose_scale(None, params["nucleus_diameter"], params["auto_scale"])
-        fg, areas, sides = _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size)
-    else:
-        fg, areas, sides = _pass_one(segmenter, image, whole.mean, whole.std, 1.0, tile_size)
-        scale = segmenter.choose_scale(typical_size(areas, sides), None, params["auto_scale"])
-        if scale != 1.0:
-            fg, areas, sides = _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size)
-    size = typical_size(areas, sides)
-    base = size if size is not None else DEFAULT_BASE_SIZE
-    min_size = min_object_size(areas, params["min_size_fraction"])
-    center, spread = whole.mean, whole.std
-    if params["two_pass"] and fg.n >= 2 and fg.std >= 1e-5:  # as foreground_normalize
-        center, spread = fg.mean, fg.std
+    store = None  # pass 1's network outputs, when the final sweep can use them
+    try:
+        # Sweep 1, at the network's scale: nucleus size and foreground statistics
+        # (at the input scale first when the scale is to be estimated).
+        def sweep_one(scale):
+            nonlocal store
+            if store is not None:
+                store.close()
+            store = None if params["two_pass"] else _TileStore(scale)
+            return _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size, store)
 
-    # Sweep 2: final pass, post-processing and stitching, tile by tile.
-    work_shape = scaled_shape(shape, scale)
-    rows, cols = _input_rows(shape[0], work_shape[0]), _input_rows(shape[1], work_shape[1])
-    labels_out = np.zeros(shape, np.uint32) if out is None else out
-    prob_out = np.zeros(shape, np.float32) if return_details else None
-    all_boxes, all_scores = [], []
-    next_id = 1
-    margin = max(DEFAULT_MARGIN, math.ceil(2 * base))  # a nucleus fits in the margin: it is whole in some tile
-    for core, tile in _work_tiles(shape, scale, tile_size, margin):
-        block = _read(image, tile, scale)
-        maps, objectness, deltas = segmenter.network_maps(normalize_with(block, center, spread),
-                                                           foreground=params["two_pass"])
-        labels, boxes, scores = segmenter.postprocess(maps, objectness, deltas, base, params, min_size)
-        owned = _owned(labels, core, tile, work_shape)
-        # input pixels whose centres fall in this tile
-        y0, y1 = np.searchsorted(rows, tile[0]), np.searchsorted(rows, tile[1])
-        x0, x1 = np.searchsorted(cols, tile[2]), np.searchsorted(cols, tile[3])
-        if scale != 1.0:
-            labels = nearest_window(labels, work_shape, shape, (y0, y1, x0, x1), origin=(tile[0], tile[2]))
-        labels = labels.astype(np.int64)
-        existing = np.asarray(labels_out[y0:y1, x0:x1])
-        # A nucleus on a seam may also have been kept, slightly differently,
-        # by a neighbour: keep this one only where most of it is still free.
-        # (sized for the owned ids too: a tiny nucleus can vanish when resized to the input grid)
-        lut = np.zeros(max(int(labels.max(initial=0)), int(owned.max(initial=0))) + 1, np.int64)
-        lut[owned] = 1
-        kept = lut[labels].astype(bool)
-        area = np.bincount(labels[kept], minlength=lut.size)
-        taken = np.bincount(labels[kept & (existing > 0)], minlength=lut.size)
-        owned = owned[(area[owned] > 0) & (taken[owned] * 2 < area[owned])]
-        lut[:] = 0
-        lut[owned] = np.arange(next_id, next_id + owned.size)
-        next_id += owned.size
-        new = lut[labels]
-        write = (new > 0) & (existing == 0)
-        existing[write] = new[write]
-        labels_out[y0:y1, x0:x1] = existing
-        if prob_out is not None:
-            _add_details(prob_out, all_boxes, all_scores, maps[0], boxes, scores, core, tile, rows, cols,
-                         work_shape, shape)
-    if out is None and next_id - 1 <= np.iinfo(np.uint16).max:
-        labels_out = labels_out.astype(label_dtype(next_id - 1))
-    if not return_details:
-        return labels_out
-    boxes = np.concatenate(all_boxes) / scale if all_boxes else np.zeros((0, 4))
-    scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
-    return labels_out, SegmentationDetails(prob_out, boxes, scores, scale, base / scale, params)
+        if params["nucleus_diameter"] is not None:
+            scale = segmenter.choose_scale(None, params["nucleus_diameter"], params["auto_scale"])
+            fg, areas, sides = sweep_one(scale)
+        else:
+            fg, areas, sides = sweep_one(1.0)
+            scale = segmenter.choose_scale(typical_size(areas, sides), None, params["auto_scale"])
+            if scale != 1.0:
+                fg, areas, sides = sweep_one(scale)
+        size = typical_size(areas, sides)
+        base = size if size is not None else DEFAULT_BASE_SIZE
+        min_size = min_object_size(areas, params["min_size_fraction"])
+        center, spread = whole.mean, whole.std
+        if params["two_pass"] and fg.n >= 2 and fg.std >= 1e-5:  # as foreground_normalize
+            center, spread = fg.mean, fg.std
 
+        # Sweep 2: final pass, post-processing and stitching, tile by tile.
+        work_shape = scaled_shape(shape, scale)
+        rows, cols = _input_rows(shape[0], work_shape[0]), _input_rows(shape[1], work_shape[1])
+        labels_out = np.zeros(shape, np.uint32) if out is None else out
+        prob_out = np.zeros(shape, np.float32) if return_details else None
+        all_boxes, all_scores = [], []
+        next_id = 1
+        margin = max(DEFAULT_MARGIN, math.ceil(2 * base))  # a nucleus fits in the margin: it is whole in some tile
+        # pass 1 ran the same tiles on the same input: read its outputs back
+        reuse = store is not None and store.scale == scale and margin == DEFAULT_MARGIN
+        for index, (core, tile) in enumerate(_work_tiles(shape, scale, tile_size, margin)):
+            if reuse:
+                maps, objectness, deltas = store.get(index, segmenter.device)
+            else:
+                block = _read(image, tile, scale)
+                maps, objectness, deltas = segmenter.network_maps(normalize_with(block, center, spread),
+                                                                   foreground=params["two_pass"])
+            labels, boxes, scores = segmenter.postprocess(maps, objectness, deltas, base, params, min_size)
+            owned = _owned(labels, core, tile, work_shape)
+            # input pixels whose centres fall in this tile
+            y0, y1 = np.searchsorted(rows, tile[0]), np.searchsorted(rows, tile[1])
+            x0, x1 = np.searchsorted(cols, tile[2]), np.searchsorted(cols, tile[3])
+            if scale != 1.0:
+                labels = nearest_window(labels, work_shape, shape, (y0, y1, x0, x1), origin=(tile[0], tile[2]))
+            labels = labels.astype(np.int64)
+            existing = np.asarray(labels_out[y0:y1, x0:x1])
+            # A nucleus on a seam may also have been kept, slightly differently,
+            # by a neighbour: keep this one only where most of it is still free.
+            # (sized for the owned ids too: a tiny nucleus can vanish when resized to the input grid)
+            lut = np.zeros(max(int(labels.max(initial=0)), int(owned.max(initial=0))) + 1, np.int64)
+            lut[owned] = 1
+            kept = lut[labels].astype(bool)
+            area = np.bincount(labels[kept], minlength=lut.size)
+            taken = np.bincount(labels[kept & (existing > 0)], minlength=lut.size)
+            owned = owned[(area[owned] > 0) & (taken[owned] * 2 < area[owned])]
+            lut[:] = 0
+            lut[owned] = np.arange(next_id, next_id + owned.size)
+            next_id += owned.size
+            new = lut[labels]
+            write = (new > 0) & (existing == 0)
+            existing[write] = new[write]
+            labels_out[y0:y1, x0:x1] = existing
+            if prob_out is not None:
+                _add_details(prob_out, all_boxes, all_scores, maps[0], boxes, scores, core, tile, rows, cols,
+                             work_shape, shape)
+        if out is None and next_id - 1 <= np.iinfo(np.uint16).max:
+            labels_out = labels_out.astype(label_dtype(next_id - 1))
+        if not return_details:
+            return labels_out
+        boxes = np.concatenate(all_boxes) / scale if all_boxes else np.zeros((0, 4))
+        scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
+        return labels_out, SegmentationDetails(prob_out, boxes, scores, scale, base / scale, params)
+
+    finally:
+        if store is not None:
+            store.close()
 
 def _add_details(prob_out, all_boxes, all_scores, prob, boxes, scores, core, tile, rows, cols, work_shape, shape):
     """The core's probability (input grid) and the boxes centred in the core."""

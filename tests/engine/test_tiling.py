@@ -125,3 +125,38 @@ def test_memory_map_input_and_output(segmenter, sample, tmp_path):
 def test_too_small_tiles_are_refused(segmenter, sample):
     with pytest.raises(ValueError, match="tile_size must be at least"):
         segmenter.segment(sample[0], tile_size=64)
+
+
+def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypatch):
+    """Without the foreground pass the final sweep reads pass 1's stored
+    outputs: the network runs once per tile, labels are unchanged, and the
+    temporary files are gone afterwards."""
+    import tempfile
+
+    from nuset_engine import tiling
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    calls = []
+    original = type(segmenter).network_maps
+
+    def counting(self, normalized, foreground=False):
+        calls.append(normalized.shape)
+        return original(self, normalized, foreground)
+
+    monkeypatch.setattr(type(segmenter), "network_maps", counting)
+    image = sample[0]
+    tiles = len(list(tiling._work_tiles(image.shape, 1.0, 256, DEFAULT_MARGIN)))
+    reused = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0)
+    assert len(calls) == tiles  # pass 1 only
+    assert not list(tmp_path.iterdir())
+
+    class NoReuse(tiling._TileStore):
+        def __init__(self, scale):
+            super().__init__(scale)
+            self.scale = None  # never matches: the final sweep runs the network again
+
+    monkeypatch.setattr(tiling, "_TileStore", NoReuse)
+    calls.clear()
+    again = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0)
+    assert len(calls) == 2 * tiles
+    assert np.array_equal(reused, again) and reused.max() > 50
