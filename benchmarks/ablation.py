@@ -2,7 +2,7 @@
 
 Usage:
   python benchmarks/ablation.py --images DIR --labels DIR \
-      --unet-only MODEL --unet-synthetic MODEL --nuset MODEL [--foreground MODEL]
+      --unet-only MODEL --unet-synthetic MODEL --nuset MODEL [--foreground MODEL --both MODEL]
 
 The three models come from equal-budget `nuset train` runs (commands in
 docs/benchmarks.md): ``--unet-only`` with ``--normalization whole
@@ -20,9 +20,15 @@ docs/benchmarks.md): ``--unet-only`` with ``--normalization whole
    normalization), to separate the training recipe from the post-processing;
 8. row 2's model with row 5's watershed (one pass): synthetic data with the
    full post-processing (compare row 7);
-9. two weight sets, as in the paper: row 2's model for pass 1 and a model
-   trained on foreground normalization only (``--foreground``, same budget)
-   for pass 2, row 5's watershed (compare row 5: one weight set for both).
+9. two weight sets, as in the paper, without synthetic data: row 1's model
+   for pass 1 and a model trained on foreground normalization only
+   (``--foreground``) for pass 2, row 5's watershed;
+10. one weight set for both passes without synthetic data (``--both``:
+    ``--normalization both --synthetic-ratio 0``), row 5's watershed:
+    compare row 9 (two weight sets or one) and row 7 (is pass 2 worth it).
+
+Rows 9 and 10 leave synthetic data out because rows 1/2 and 7/8 show it
+does not help here; all models have the same training budget.
 
 Rows 1-3 give one object per connected component of the foreground mask
 (the U-Net alone). Prints one markdown table with the paper's pixel and
@@ -67,7 +73,9 @@ def main() -> None:
                         help="model trained: whole normalization, synthetic 1:1 (row 2 is skipped without it)")
     parser.add_argument("--nuset", required=True, help="model trained: both normalizations, synthetic 1:1")
     parser.add_argument("--foreground", default=None,
-                        help="model trained: foreground normalization only, synthetic 1:1 (row 9 needs it)")
+                        help="model trained: foreground normalization only, no synthetic data (row 9)")
+    parser.add_argument("--both", default=None,
+                        help="model trained: both normalizations, no synthetic data (row 10)")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
 
@@ -91,11 +99,14 @@ def main() -> None:
     row("7. row 1's model + row 5's watershed", lambda img: unet_only.segment(img, two_pass=False), samples)
     if args.unet_synthetic:
         row("8. row 2's model + row 5's watershed", lambda img: unet_synthetic.segment(img, two_pass=False), samples)
-        if args.foreground:
-            foreground = Segmenter.load(args.foreground, device="cpu")
-            two_sets = Segmenter(unet_synthetic.net, unet_synthetic.metadata, "cpu", foreground_net=foreground.net)
-            row("9. two weight sets (row 2's model, then a foreground-only one)",
-                lambda img: two_sets.segment(img, two_pass=True), samples)
+    if args.foreground:
+        foreground = Segmenter.load(args.foreground, device="cpu")
+        two_sets = Segmenter(unet_only.net, unet_only.metadata, "cpu", foreground_net=foreground.net)
+        row("9. two weight sets, no synthetic (row 1's model, then a foreground-only one)",
+            lambda img: two_sets.segment(img, two_pass=True), samples)
+    if args.both:
+        both = Segmenter.load(args.both, device="cpu")
+        row("10. one weight set for both passes, no synthetic", lambda img: both.segment(img, two_pass=True), samples)
 
 
 if __name__ == "__main__":
