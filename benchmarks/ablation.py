@@ -37,6 +37,7 @@ object metrics and AP/F1 at IoU 0.5, pooled over the validation images.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from nuset_engine import Segmenter
@@ -57,7 +58,9 @@ class PaperWatershed(Segmenter):
         return maps[:1], objectness, deltas
 
 
-def row(name, segment, samples):
+def row(name, segment, samples, only=None):
+    if only and int(name.split(".")[0]) not in only:
+        return
     t0 = time.perf_counter()
     summary = pool([evaluate_pair(lab, segment(img)) for img, lab in samples])
     cells = [f"{summary[c]:.3f}" if isinstance(summary[c], float) else str(summary[c]) for c in COLUMNS]
@@ -77,7 +80,9 @@ def main() -> None:
     parser.add_argument("--both", default=None,
                         help="model trained: both normalizations, no synthetic data (row 10)")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--rows", type=int, nargs="+", default=None, help="run only these rows")
     args = parser.parse_args()
+    run = functools.partial(row, only=args.rows)
 
     samples = load_pairs([p for p in find_pairs(args.images, args.labels)
                           if is_validation(p[0], args.validation_fraction)])
@@ -87,26 +92,26 @@ def main() -> None:
     unet_only = Segmenter.load(args.unet_only, device="cpu")
     nuset = Segmenter.load(args.nuset, device="cpu")
     plain = PaperWatershed(nuset.net, nuset.metadata, "cpu")
-    row("1. U-Net, whole-image norm., no synthetic",
+    run("1. U-Net, whole-image norm., no synthetic",
         lambda img: unet_only.segment(img, two_pass=False, watershed=False), samples)
     if args.unet_synthetic:
         unet_synthetic = Segmenter.load(args.unet_synthetic, device="cpu")
-        row("2. + synthetic data", lambda img: unet_synthetic.segment(img, two_pass=False, watershed=False), samples)
-    row("3. + two-pass foreground norm.", lambda img: nuset.segment(img, watershed=False), samples)
-    row("4. + RPN-aided watershed (paper's NuSeT)", plain.segment, samples)
-    row("5. + centre-distance head (this NuSeT)", nuset.segment, samples)
-    row("6. Otsu + watershed (baseline)", otsu_watershed, samples)
-    row("7. row 1's model + row 5's watershed", lambda img: unet_only.segment(img, two_pass=False), samples)
+        run("2. + synthetic data", lambda img: unet_synthetic.segment(img, two_pass=False, watershed=False), samples)
+    run("3. + two-pass foreground norm.", lambda img: nuset.segment(img, watershed=False), samples)
+    run("4. + RPN-aided watershed (paper's NuSeT)", plain.segment, samples)
+    run("5. + centre-distance head (this NuSeT)", nuset.segment, samples)
+    run("6. Otsu + watershed (baseline)", otsu_watershed, samples)
+    run("7. row 1's model + row 5's watershed", lambda img: unet_only.segment(img, two_pass=False), samples)
     if args.unet_synthetic:
-        row("8. row 2's model + row 5's watershed", lambda img: unet_synthetic.segment(img, two_pass=False), samples)
+        run("8. row 2's model + row 5's watershed", lambda img: unet_synthetic.segment(img, two_pass=False), samples)
     if args.foreground:
         foreground = Segmenter.load(args.foreground, device="cpu")
         two_sets = Segmenter(unet_only.net, unet_only.metadata, "cpu", foreground_net=foreground.net)
-        row("9. two weight sets, no synthetic (row 1's model, then a foreground-only one)",
+        run("9. two weight sets, no synthetic (row 1's model, then a foreground-only one)",
             lambda img: two_sets.segment(img, two_pass=True), samples)
     if args.both:
         both = Segmenter.load(args.both, device="cpu")
-        row("10. one weight set for both passes, no synthetic", lambda img: both.segment(img, two_pass=True), samples)
+        run("10. one weight set for both passes, no synthetic", lambda img: both.segment(img, two_pass=True), samples)
 
 
 if __name__ == "__main__":
