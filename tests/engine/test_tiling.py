@@ -116,10 +116,10 @@ def test_memory_map_input_and_output(segmenter, sample, tmp_path):
     image = np.lib.format.open_memmap(tmp_path / "in.npy", mode="w+", dtype=np.uint16, shape=sample[0].shape)
     image[:] = sample[0]
     out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint32, shape=image.shape)
-    params = dict(min_score=0.85, nms_threshold=0.3, watershed=True, two_pass=True, min_size_fraction=0.2,
+    params = dict(min_score=0.9, nms_threshold=0.3, watershed=True, two_pass=True, min_size_fraction=0.2,
                   nucleus_diameter=None, auto_scale=True, tile_size=256)
     assert segment_tiled(segmenter, image, params, out=out) is out
-    assert np.array_equal(out, segmenter.segment(sample[0], tile_size=256))
+    assert np.array_equal(out, segmenter.segment(sample[0], **params))
 
 
 def test_too_small_tiles_are_refused(segmenter, sample):
