@@ -1,6 +1,7 @@
 """Large images end to end: `nuset segment --tile-size` on 1 to 100 MP TIFFs.
 
 Usage: python benchmarks/large_image.py [--megapixels 1 16 100] [--tile-size 2048] [--device cpu]
+                                      [--passes two|one]
 
 Each image is a tiled TIFF made of mirrored copies of the bundled sample
 (real nuclei), written to a temporary folder. The command runs in a child
@@ -41,10 +42,11 @@ def main() -> None:
     parser.add_argument("--tile-size", type=int, default=2048)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default=None)
+    parser.add_argument("--passes", choices=["as_trained", "one", "two"], default="as_trained")
     args = parser.parse_args()
     nuset = Path(sys.executable).with_name("nuset")
     print(f"model {args.model or 'default'}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device {args.device}, tile size {args.tile_size}, {platform.processor() or platform.machine()}")
+          f"device {args.device}, tile size {args.tile_size}, passes {args.passes}, {platform.processor() or platform.machine()}")
     print("| image | megapixels | nuclei | wall s | s/MP | peak RSS of the command (GB) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,6 +58,8 @@ def main() -> None:
                        "--tile-size", str(args.tile_size), "--device", args.device]
             if args.model:
                 command += ["--model", args.model]
+            if args.passes != "as_trained":
+                command.append("--two-pass" if args.passes == "two" else "--no-two-pass")
             t0 = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
             wall = time.perf_counter() - t0
