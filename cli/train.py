@@ -23,6 +23,8 @@ import click
               help="Train for pass 2 (foreground), pass 1 (whole) or both with one weight set.")
 @click.option("--distance/--no-distance", default=False,
               help="Also learn each nucleus' centre-distance map, which splits touching nuclei in the watershed.")
+@click.option("--camera-augmentation/--no-camera-augmentation", default=False,
+              help="Also imitate other microscopes: raised background, noise, uneven illumination.")
 @click.option("--validation-fraction", default=0.1, help="Fraction of images held out by the id hash.")
 @click.option("--max-validation-images", type=int, default=None, help="Validate on at most this many images.")
 @click.option("--scale-min", default=0.5, help="Smallest scale augmentation factor.")

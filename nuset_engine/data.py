@@ -72,9 +72,26 @@ def _random_crop(rng, image, labels, size):
     return image[r : r + size, c : c + size], labels[r : r + size, c : c + size]
 
 
-def augment(rng, image, labels, crop_size=256, scale_range=(0.5, 2.0), rotate=True):
+def acquisition(rng, image: np.ndarray) -> np.ndarray:
+    """Imitate other microscopes on an image scaled to about 0-1: with
+    probability 1/2 a raised background (camera offset, up to 0.5), Gaussian
+    noise (s.d. up to 0.05) and an illumination ramp across the image (one
+    side at 30-100% of the other)."""
+    if rng.random() >= 0.5:
+        return image
+    h, w = image.shape
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * np.linspace(-0.5, 0.5, h)[:, None] + np.sin(angle) * np.linspace(-0.5, 0.5, w)[None, :]
+    low = rng.uniform(0.3, 1.0)
+    gain = low + (1 - low) * (ramp - ramp.min()) / max(float(ramp.max() - ramp.min()), 1e-6)
+    noise = rng.normal(0.0, rng.uniform(0, 0.05), image.shape)
+    return (image * gain + rng.uniform(0, 0.5) + noise).astype(np.float32)
+
+
+def augment(rng, image, labels, crop_size=256, scale_range=(0.5, 2.0), rotate=True, camera=False):
     """Random scale (log-uniform in ``scale_range``), crop, flips, 90-degree
-    and small rotations, and intensity (gamma, gain) changes.
+    and small rotations, and intensity (gamma, gain) changes; with ``camera``,
+    also :func:`acquisition` (background, noise, uneven illumination).
 
     Returns float32 image and int32 labels of shape ``(crop_size, crop_size)``.
     """
@@ -96,6 +113,8 @@ def augment(rng, image, labels, crop_size=256, scale_range=(0.5, 2.0), rotate=Tr
     if hi > lo:
         image = (image - lo) / (hi - lo)
         image = image ** rng.uniform(0.6, 1.6) * rng.uniform(0.5, 2.0)
+    if camera:
+        image = acquisition(rng, image)
     return np.ascontiguousarray(image, np.float32), np.ascontiguousarray(labels, np.int32)
 
 
@@ -116,15 +135,16 @@ class NuSeTDataset(torch.utils.data.Dataset):
         "whole" (pass 1), or "both" (each crop picks one at random, so a
         single weight set serves both passes).
     distance : add the centre-distance target.
+    camera : add the :func:`acquisition` augmentation.
     """
 
     def __init__(self, samples, length, crop_size=256, normalization="both", scale_range=(0.5, 2.0), seed=0,
-                 distance=False):
+                 distance=False, camera=False):
         if crop_size % STRIDE:
             raise ValueError(f"crop_size must be a multiple of {STRIDE}")
         self.samples, self.length, self.crop_size = samples, length, crop_size
         self.normalization, self.scale_range, self.seed = normalization, scale_range, seed
-        self.distance = distance
+        self.distance, self.camera = distance, camera
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -133,7 +153,7 @@ class NuSeTDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, self.epoch, index))
         image, labels = self.samples[rng.integers(len(self.samples))]
-        image, labels = augment(rng, image, labels, self.crop_size, self.scale_range)
+        image, labels = augment(rng, image, labels, self.crop_size, self.scale_range, camera=self.camera)
         use_fg = self.normalization == "foreground" or (self.normalization == "both" and rng.random() < 0.5)
         image = foreground_normalize(image, labels) if use_fg else whole_image_normalize(image)
         feat = self.crop_size // STRIDE

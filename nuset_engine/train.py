@@ -51,6 +51,7 @@ class TrainConfig:
     synthetic_images: int = 200
     normalization: str = "both"
     distance: bool = False
+    camera_augmentation: bool = False
     validation_fraction: float = 0.1
     max_validation_images: int | None = None
     scale_min: float = 0.5
@@ -131,7 +132,8 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         synthetic = synthetic_dataset(config.synthetic_images, seed=config.seed * 100_000)
     dataset = NuSeTDataset(_MixedSamples(real, synthetic, config.synthetic_ratio),
                            config.steps_per_epoch * config.batch_size, config.crop_size, config.normalization,
-                           (config.scale_min, config.scale_max), config.seed, config.distance)
+                           (config.scale_min, config.scale_max), config.seed, config.distance,
+                           config.camera_augmentation)
 
     net = NuSeTNet(NetworkConfig(base_width=config.base_width, distance=config.distance)).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, net.parameters(), config.lr)
