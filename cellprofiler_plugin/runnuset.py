@@ -102,7 +102,7 @@ class RunNuSeT(ImageSegmentation):
             doc="*Two passes*: a second pass normalizes intensities by the nuclei found in the first (the "
                 "paper's method, for models trained on both normalizations). *One pass* is twice as fast. "
                 "*As the model was trained* runs one pass for models trained with ``--normalization whole`` "
-                "(like the shipped model, see its model card) and two otherwise.")
+                "and two otherwise (the shipped model runs two; see its model card).")
         self.min_size_fraction = Float(
             "Smallest object, as a fraction of the mean nucleus area", 0.2, minval=0.0, maxval=1.0,
             doc="Objects (and holes) smaller than this fraction of the image's mean nucleus area are removed "
