@@ -27,8 +27,8 @@ from .resample import nearest_window, resample_window, scaled_shape
 from .rpn import propose_boxes
 from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
 
-__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "interior_mask", "component_sizes", "label_sizes", "typical_size",
-           "resize_labels"]
+__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "interior_mask", "component_sizes", "label_sizes",
+           "typical_size", "resize_labels"]
 
 _SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
 # Internal resize factors allowed: nuclei up to 8x larger than in training

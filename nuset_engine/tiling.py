@@ -114,8 +114,7 @@ class _TileStore:
     (about 9 bytes per pixel with the distance head), for a final sweep that
     would compute them again. Removed by :meth:`close`."""
 
-    def __init__(self, scale: float):
-        self.scale = scale
+    def __init__(self):
         self._dir = tempfile.TemporaryDirectory(prefix="nuset-tiles-")
 
     def put(self, index: int, maps: np.ndarray, objectness: torch.Tensor, deltas: torch.Tensor) -> None:
@@ -203,7 +202,7 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             nonlocal store
             if store is not None:
                 store.close()
-            store = None if params["two_pass"] else _TileStore(scale)
+            store = None if params["two_pass"] else _TileStore()
             return _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size, store)
 
         if params["nucleus_diameter"] is not None:
@@ -229,8 +228,9 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
         all_boxes, all_scores = [], []
         next_id = 1
         margin = max(DEFAULT_MARGIN, math.ceil(2 * base))  # a nucleus fits in the margin: it is whole in some tile
-        # pass 1 ran the same tiles on the same input: read its outputs back
-        reuse = store is not None and store.scale == scale and margin == DEFAULT_MARGIN
+        # the last pass-1 sweep ran at this scale on the same input: with the
+        # same margin its tiles are these, so read its outputs back
+        reuse = store is not None and margin == DEFAULT_MARGIN
         for index, (core, tile) in enumerate(_work_tiles(shape, scale, tile_size, margin)):
             if reuse:
                 maps, objectness, deltas = store.get(index, segmenter.device)
@@ -273,10 +273,10 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
         boxes = np.concatenate(all_boxes) / scale if all_boxes else np.zeros((0, 4))
         scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
         return labels_out, SegmentationDetails(prob_out, boxes, scores, scale, base / scale, params)
-
     finally:
         if store is not None:
             store.close()
+
 
 def _add_details(prob_out, all_boxes, all_scores, prob, boxes, scores, core, tile, rows, cols, work_shape, shape):
     """The core's probability (input grid) and the boxes centred in the core."""
