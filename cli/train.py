@@ -29,6 +29,9 @@ import click
 @click.option("--max-validation-images", type=int, default=None, help="Validate on at most this many images.")
 @click.option("--scale-min", default=0.5, help="Smallest scale augmentation factor.")
 @click.option("--scale-max", default=2.0, help="Largest scale augmentation factor.")
+@click.option("--matched-scale-fraction", default=0.0,
+              help="Fraction of crops scaled so their nuclei have the training nucleus size (x0.67-1.75), "
+                   "the scale the segmenter resizes every image to; the rest use --scale-min/--scale-max.")
 @click.option("--seed", default=0)
 @click.option("--device", default="auto", help="auto, cpu or cuda.")
 @click.option("--num-workers", default=0, help="Data-loading processes.")

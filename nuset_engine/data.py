@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import ndimage
+from skimage.segmentation import relabel_sequential
 from skimage.transform import resize
 
 from .anchors import anchor_base_size, generate_anchors, masks_to_boxes
@@ -59,14 +60,27 @@ def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(read_image(i), as_instance_labels(read_image(lab))) for _, i, lab in pairs]
 
 
+def _mirror_pad(image, labels, pad):
+    """Symmetric padding of an image and its labels; each mirrored copy of a
+    nucleus gets an id of its own (copies sharing an id would be one object
+    to the box, weight and distance targets)."""
+    (top, bottom), (left, right) = pad
+    h, w = labels.shape
+    image, labels = np.pad(image, pad, mode="symmetric"), np.pad(labels, pad, mode="symmetric")
+    copy_rows = np.arange(-top, h + bottom) // h  # which mirrored copy each row and column lies in
+    copy_cols = np.arange(-left, w + right) // w
+    copy = (copy_rows - copy_rows.min())[:, None] * (copy_cols.max() - copy_cols.min() + 1) + (copy_cols - copy_cols.min())
+    key = np.where(labels > 0, labels.astype(np.int64) * int(copy.max() + 1) + copy + 1, 0)
+    return image, relabel_sequential(key)[0].astype(np.int32)
+
+
 def _random_crop(rng, image, labels, size):
     """A ``size x size`` window covering ``size`` pixels of the image (padded
     symmetrically when the image is smaller)."""
     h, w = image.shape
     ph, pw = max(size - h, 0), max(size - w, 0)
     if ph or pw:
-        pad = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
-        image, labels = np.pad(image, pad, mode="symmetric"), np.pad(labels, pad, mode="symmetric")
+        image, labels = _mirror_pad(image, labels, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
         h, w = image.shape
     r, c = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
     return image[r : r + size, c : c + size], labels[r : r + size, c : c + size]
@@ -136,15 +150,30 @@ class NuSeTDataset(torch.utils.data.Dataset):
         single weight set serves both passes).
     distance : add the centre-distance target.
     camera : add the :func:`acquisition` augmentation.
+    matched_fraction : fraction of crops scaled so that their image's median
+        nucleus (:func:`~nuset_engine.anchors.anchor_base_size`) is
+        ``matched_size`` times a factor drawn log-uniformly from
+        ``matched_range``, the scale at which the segmenter's auto-scaling
+        runs the network on any image; the other crops use ``scale_range``
+        around the image's own scale (what pass 1 sees).
+    matched_size : the training nucleus size in pixels (required with
+        ``matched_fraction``).
     """
 
     def __init__(self, samples, length, crop_size=256, normalization="both", scale_range=(0.5, 2.0), seed=0,
-                 distance=False, camera=False):
+                 distance=False, camera=False, matched_fraction=0.0, matched_size=None, matched_range=(0.67, 1.75)):
         if crop_size % STRIDE:
             raise ValueError(f"crop_size must be a multiple of {STRIDE}")
+        if not 0 <= matched_fraction <= 1:
+            raise ValueError(f"matched_fraction must be between 0 and 1, got {matched_fraction}")
+        if matched_fraction and not (matched_size and matched_size > 0):
+            raise ValueError("matched_fraction needs the training nucleus size (matched_size, pixels)")
         self.samples, self.length, self.crop_size = samples, length, crop_size
         self.normalization, self.scale_range, self.seed = normalization, scale_range, seed
         self.distance, self.camera = distance, camera
+        self.matched_fraction, self.matched_size, self.matched_range = matched_fraction, matched_size, matched_range
+        # each image's nucleus size, measured once (only needed for matched crops)
+        self._sizes = [anchor_base_size(samples[i][1]) for i in range(len(samples))] if matched_fraction else None
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -152,8 +181,13 @@ class NuSeTDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        image, labels = self.samples[rng.integers(len(self.samples))]
-        image, labels = augment(rng, image, labels, self.crop_size, self.scale_range, camera=self.camera)
+        index = rng.integers(len(self.samples))
+        image, labels = self.samples[index]
+        scale_range = self.scale_range
+        if self.matched_fraction and rng.random() < self.matched_fraction:
+            base = self.matched_size / self._sizes[index]
+            scale_range = (base * self.matched_range[0], base * self.matched_range[1])
+        image, labels = augment(rng, image, labels, self.crop_size, scale_range, camera=self.camera)
         use_fg = self.normalization == "foreground" or (self.normalization == "both" and rng.random() < 0.5)
         image = foreground_normalize(image, labels) if use_fg else whole_image_normalize(image)
         feat = self.crop_size // STRIDE

@@ -56,6 +56,7 @@ class TrainConfig:
     max_validation_images: int | None = None
     scale_min: float = 0.5
     scale_max: float = 2.0
+    matched_scale_fraction: float = 0.0
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
@@ -130,10 +131,11 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     if config.synthetic_ratio > 0:
         log(f"generating {config.synthetic_images} synthetic images")
         synthetic = synthetic_dataset(config.synthetic_images, seed=config.seed * 100_000)
+    nucleus_size = float(np.median([anchor_base_size(lab) for _, lab in real]))
     dataset = NuSeTDataset(_MixedSamples(real, synthetic, config.synthetic_ratio),
                            config.steps_per_epoch * config.batch_size, config.crop_size, config.normalization,
                            (config.scale_min, config.scale_max), config.seed, config.distance,
-                           config.camera_augmentation)
+                           config.camera_augmentation, config.matched_scale_fraction, nucleus_size)
 
     net = NuSeTNet(NetworkConfig(base_width=config.base_width, distance=config.distance)).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, net.parameters(), config.lr)
@@ -147,7 +149,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
     metadata = {
         "training": asdict(config),
-        "nucleus_size": float(np.median([anchor_base_size(lab) for _, lab in real])),
+        "nucleus_size": nucleus_size,
         "validation_ids": [p[0] for p in val_pairs],
         "split_rule": f"sha1(id)[:8]/2**32 < {config.validation_fraction}",
         "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
