@@ -32,6 +32,9 @@ import click
 @click.option("--matched-scale-fraction", default=0.0,
               help="Fraction of crops scaled so their nuclei have the training nucleus size (x0.67-1.75), "
                    "the scale the segmenter resizes every image to; the rest use --scale-min/--scale-max.")
+@click.option("--ema-decay", default=0.0,
+              help="Validate and save an exponential moving average of the weights with this decay per step "
+                   "(e.g. 0.998; 0 saves the weights as trained).")
 @click.option("--seed", default=0)
 @click.option("--device", default="auto", help="auto, cpu or cuda.")
 @click.option("--num-workers", default=0, help="Data-loading processes.")

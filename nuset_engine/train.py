@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .anchors import anchor_base_size
 from .data import NuSeTDataset, find_pairs, is_validation, load_pairs
@@ -57,6 +58,7 @@ class TrainConfig:
     scale_min: float = 0.5
     scale_max: float = 2.0
     matched_scale_fraction: float = 0.0
+    ema_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
@@ -139,11 +141,19 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
     net = NuSeTNet(NetworkConfig(base_width=config.base_width, distance=config.distance)).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, net.parameters(), config.lr)
+    if not 0 <= config.ema_decay < 1:
+        raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+    # With ema_decay, validation and the saved model use an exponential moving
+    # average of the weights and batch-norm statistics (smoother than the last step's).
+    ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+           if config.ema_decay else None)
     start_epoch, best, wall = 0, -1.0, 0.0
     if resume and last.exists():
         state = torch.load(last, map_location=device, weights_only=True)
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         start_epoch, best, wall = state["epoch"] + 1, state["best"], state["wall_seconds"]
         log(f"resuming after epoch {start_epoch} (best AP50 {best:.4f})")
 
@@ -170,12 +180,15 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(net)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             if step % 25 == 0:
                 log(f"epoch {epoch + 1}/{config.epochs} step {step}/{len(loader)} loss {sums['total'] / step:.4f}")
-        net.eval()
-        scores = validate(Segmenter(net, metadata, device), val)
+        model = ema.module if ema is not None else net
+        model.eval()
+        scores = validate(Segmenter(model, metadata, device), val)
         wall += time.time() - t0
         record = {"epoch": epoch + 1, "wall_seconds": round(wall, 1),
                   **{f"loss_{k}": v / len(loader) for k, v in sums.items()},
@@ -185,10 +198,12 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         if scores["ap@0.50"] > best:
             best = scores["ap@0.50"]
-            save_model(out / "model.nuset.pt", net, metadata | {"epoch": epoch + 1, "validation": scores,
+            save_model(out / "model.nuset.pt", model, metadata | {"epoch": epoch + 1, "validation": scores,
                                                                  "wall_seconds": round(wall, 1)})
             log(f"new best AP50 {best:.4f}: saved {out / 'model.nuset.pt'}")
         payload = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                    "best": best, "wall_seconds": wall}
+        if ema is not None:
+            payload["ema"] = ema.state_dict()
         atomic_write(last, lambda tmp: torch.save(payload, tmp))
     return out / "model.nuset.pt"

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from nuset_engine import Segmenter
 from nuset_engine.data import is_validation
@@ -26,20 +27,24 @@ def dataset(tmp_path_factory):
     return root, train_names
 
 
-def _config(root, out, epochs):
+def _config(root, out, epochs, **extra):
     return TrainConfig(images=str(root / "images"), labels=str(root / "labels"), output=str(out),
                        base_width=8, epochs=epochs, steps_per_epoch=40, batch_size=4, crop_size=128,
                        optimizer="adam", lr=3e-3, synthetic_ratio=0, validation_fraction=0.5,
-                       scale_min=1.0, scale_max=1.0, seed=1, device="cpu")
+                       scale_min=1.0, scale_max=1.0, seed=1, device="cpu", **extra)
 
 
-def test_overfits_a_few_images_and_resumes(dataset, tmp_path):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_overfits_a_few_images_and_resumes(dataset, tmp_path, ema_decay):
+    """Also with a moving average of the weights, which is what is then
+    validated, saved and carried across the resume."""
     root, train_names = dataset
     out = tmp_path / "run"
-    train(_config(root, out, epochs=2), log=lambda m: None)
+    train(_config(root, out, epochs=2, ema_decay=ema_decay), log=lambda m: None)
     with pytest.raises(FileExistsError):
-        train(_config(root, out, epochs=3), log=lambda m: None)
-    model = train(_config(root, out, epochs=3), resume=True, log=lambda m: None)
+        train(_config(root, out, epochs=3, ema_decay=ema_decay), log=lambda m: None)
+    model = train(_config(root, out, epochs=3, ema_decay=ema_decay), resume=True, log=lambda m: None)
+    assert ("ema" in torch.load(out / "last.ckpt", weights_only=True)) == bool(ema_decay)
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["loss_total"] < history[0]["loss_total"]
