@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from .anchors import anchor_base_size
 from .data import NuSeTDataset, find_pairs, is_validation, load_pairs
@@ -29,7 +29,7 @@ from .losses import nuset_loss
 from .segmenter import Segmenter, resolve_device
 from .synthetic import synthetic_dataset
 
-__all__ = ["TrainConfig", "train", "validate"]
+__all__ = ["TrainConfig", "ema_update", "train", "validate"]
 
 
 @dataclass
@@ -102,6 +102,25 @@ class _MixedSamples:
         return self.synthetic[(i - len(self.real)) % len(self.synthetic)]
 
 
+def ema_update(decay: float):
+    """``multi_avg_fn`` for :class:`~torch.optim.swa_utils.AveragedModel`: an
+    exponential moving average whose decay warms up as ``(1 + n) / (10 + n)``
+    after ``n`` updates, so the random initial weights do not linger (with a
+    fixed 0.998 they still weigh 37% after 500 steps). Integer buffers (batch
+    counts) are copied."""
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1 - d)
+            else:
+                a.copy_(c)
+
+    return update
+
+
 def validate(segmenter: Segmenter, samples, two_pass: bool | None = None, watershed: bool = True) -> dict:
     """Pooled metrics of ``segmenter`` over ``(image, labels)`` samples
     (``two_pass=None``: as the model was trained)."""
@@ -145,8 +164,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
     # With ema_decay, validation and the saved model use an exponential moving
     # average of the weights and batch-norm statistics (smoother than the last step's).
-    ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-           if config.ema_decay else None)
+    ema = AveragedModel(net, multi_avg_fn=ema_update(config.ema_decay), use_buffers=True) if config.ema_decay else None
     start_epoch, best, wall = 0, -1.0, 0.0
     if resume and last.exists():
         state = torch.load(last, map_location=device, weights_only=True)

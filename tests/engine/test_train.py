@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from nuset_engine import Segmenter
 from nuset_engine.data import is_validation
 from nuset_engine.metrics import pixel_metrics
 from nuset_engine.synthetic import synthetic_image
-from nuset_engine.train import TrainConfig, train
+from nuset_engine.train import TrainConfig, ema_update, train
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +58,20 @@ def test_overfits_a_few_images_and_resumes(dataset, tmp_path, ema_decay):
         pred = segmenter.segment(image, min_size_fraction=0)
         ious.append(pixel_metrics(truth, pred)["mean_iu"])
     assert np.mean(ious) > 0.75, ious
+
+
+def test_moving_average_forgets_the_initial_weights_quickly():
+    """The average's decay warms up: after one update it is mostly the new
+    weights, later it moves by (1 - decay) per step."""
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = AveragedModel(net, multi_avg_fn=ema_update(0.998), use_buffers=True)
+    ema.update_parameters(net)  # the first update copies
+    before = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    ema.update_parameters(net)  # n = 1: decay 2/11
+    assert torch.allclose(ema.module[0].weight, before + 1 - 2 / 11, atol=1e-6)
+    for _ in range(3000):
+        ema.update_parameters(net)
+    assert torch.allclose(ema.module[0].weight, net[0].weight, atol=1e-3)
+    assert ema.module[1].num_batches_tracked.dtype == torch.long
