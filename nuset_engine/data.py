@@ -67,9 +67,10 @@ def _mirror_pad(image, labels, pad):
     (top, bottom), (left, right) = pad
     h, w = labels.shape
     image, labels = np.pad(image, pad, mode="symmetric"), np.pad(labels, pad, mode="symmetric")
-    copy_rows = np.arange(-top, h + bottom) // h  # which mirrored copy each row and column lies in
-    copy_cols = np.arange(-left, w + right) // w
-    copy = (copy_rows - copy_rows.min())[:, None] * (copy_cols.max() - copy_cols.min() + 1) + (copy_cols - copy_cols.min())
+    rows = np.arange(-top, h + bottom) // h  # which mirrored copy each row and column lies in
+    cols = np.arange(-left, w + right) // w
+    rows, cols = rows - rows.min(), cols - cols.min()
+    copy = rows[:, None] * (cols.max() + 1) + cols[None, :]
     key = np.where(labels > 0, labels.astype(np.int64) * int(copy.max() + 1) + copy + 1, 0)
     return image, relabel_sequential(key)[0].astype(np.int32)
 
@@ -181,11 +182,11 @@ class NuSeTDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        index = rng.integers(len(self.samples))
-        image, labels = self.samples[index]
+        which = rng.integers(len(self.samples))
+        image, labels = self.samples[which]
         scale_range = self.scale_range
         if self.matched_fraction and rng.random() < self.matched_fraction:
-            base = self.matched_size / self._sizes[index]
+            base = self.matched_size / self._sizes[which]
             scale_range = (base * self.matched_range[0], base * self.matched_range[1])
         image, labels = augment(rng, image, labels, self.crop_size, scale_range, camera=self.camera)
         use_fg = self.normalization == "foreground" or (self.normalization == "both" and rng.random() < 0.5)
