@@ -57,6 +57,7 @@ def main() -> None:
     print(f"{len(samples)} validation images; {args.resamples} paired bootstrap resamples of the images")
     print("| model | " + " | ".join(METRICS) + " | difference to " + names[0] + " (95% interval) | sample image AP50 |")
     print("|---" * (len(METRICS) + 3) + "|")
+    first = pool(per_image[0])
     for k, name in enumerate(names):
         scores = pool(per_image[k])
         cells = [f"{scores[m]:.3f}" for m in METRICS]
@@ -65,7 +66,7 @@ def main() -> None:
         else:
             d = boot[k] - boot[0]
             lo, hi = np.percentile(d, [2.5, 97.5], axis=0)
-            point = [scores[m] - pool(per_image[0])[m] for m in METRICS]
+            point = [scores[m] - first[m] for m in METRICS]
             diff = "; ".join(f"{m} {p:+.3f} [{a:+.3f}, {b:+.3f}]" for m, p, a, b in zip(METRICS, point, lo, hi))
         print(f"| {name} | " + " | ".join(cells) + f" | {diff} | {on_sample[k]['ap@0.50']:.3f} |", flush=True)
 
