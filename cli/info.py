@@ -25,7 +25,7 @@ def info(model, device) -> None:
     lines = [
         f"nuset {nuset_engine.__version__}",
         f"model: {model or default_model_path()}",
-        f"  architecture: U-Net + RPN, base width {segmenter.net.config.base_width}, "
+        f"  architecture: U-Net + RPN, channels per level {'/'.join(map(str, segmenter.net.config.widths))}, "
         f"{sum(p.numel() for p in segmenter.net.parameters()):,} parameters",
         f"  training nucleus size: {segmenter.training_nucleus_size:.1f} px",
     ]

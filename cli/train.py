@@ -10,6 +10,9 @@ import click
               help="Folder of label images (instance or binary), same file names as the images.")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Folder for checkpoints and the model.")
 @click.option("--base-width", default=16, help="U-Net width at full resolution (the paper's is 64).")
+@click.option("--width-multipliers", nargs=5, type=int, default=(1, 2, 4, 8, 16),
+              help="Channels of the 4 encoder levels and the bottleneck, in multiples of --base-width "
+                   "(the paper doubles per level; e.g. 1 2 6 12 24 widens only the cheap deep levels).")
 @click.option("--epochs", default=35)
 @click.option("--steps-per-epoch", default=200)
 @click.option("--batch-size", default=8)

@@ -41,11 +41,31 @@ STRIDE = 16  # four 2x2 poolings
 @dataclass(frozen=True)
 class NetworkConfig:
     """Architecture hyper-parameters. ``base_width=64`` is the paper's layout
-    (64/128/256/512/1024); narrower widths trade accuracy for CPU speed."""
+    (64/128/256/512/1024); narrower widths trade accuracy for CPU speed.
+
+    ``width_multipliers`` gives the channels of the four encoder levels and
+    the bottleneck as multiples of ``base_width`` (the paper doubles at each
+    level: 1, 2, 4, 8, 16). The full-resolution level costs most of a pass on
+    a CPU, so widening only the deep levels (e.g. 1, 2, 6, 12, 24) adds
+    capacity for little time.
+    """
 
     base_width: int = 16
     batch_norm: bool = True
     distance: bool = False  # centre-distance output map (splits touching nuclei)
+    width_multipliers: tuple[int, ...] = (1, 2, 4, 8, 16)
+
+    def __post_init__(self) -> None:
+        # Stored models carry the config as JSON, where tuples become lists.
+        object.__setattr__(self, "width_multipliers", tuple(int(m) for m in self.width_multipliers))
+        if len(self.width_multipliers) != 5 or min(self.width_multipliers) < 1:
+            raise ValueError("width_multipliers needs 5 positive integers (4 encoder levels and the bottleneck), "
+                             f"got {self.width_multipliers}")
+
+    @property
+    def widths(self) -> list[int]:
+        """Channels of the encoder levels 1-4 and the bottleneck."""
+        return [self.base_width * m for m in self.width_multipliers]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,23 +111,23 @@ class NuSeTNet(nn.Module):
     def __init__(self, config: NetworkConfig | None = None):
         super().__init__()
         self.config = config or NetworkConfig()
-        w, bn = self.config.base_width, self.config.batch_norm
-        widths = [w, 2 * w, 4 * w, 8 * w]
+        bn = self.config.batch_norm
+        *widths, bottleneck = self.config.widths
         self.encoders = nn.ModuleList()
         cin = 1
         for c in widths:
             self.encoders.append(_conv_block(cin, c, bn))
             cin = c
         self.pool = nn.MaxPool2d(2)
-        self.bottleneck = _conv_block(widths[-1], 16 * w, bn)
+        self.bottleneck = _conv_block(widths[-1], bottleneck, bn)
         self.upsamplers = nn.ModuleList()
         self.decoders = nn.ModuleList()
-        cin = 16 * w
+        cin = bottleneck
         for c in reversed(widths):
             self.upsamplers.append(nn.ConvTranspose2d(cin, c, 2, stride=2))
             self.decoders.append(_conv_block(2 * c, c, bn))
             cin = c
-        self.classifier = nn.Conv2d(w, 3 if self.config.distance else 2, 1)
+        self.classifier = nn.Conv2d(widths[0], 3 if self.config.distance else 2, 1)
         self.rpn = RPNHead(widths[-1])
 
     def forward(self, x: torch.Tensor) -> NetworkOutput:

@@ -41,6 +41,7 @@ class TrainConfig:
     labels: str
     output: str
     base_width: int = 16
+    width_multipliers: tuple[int, ...] = (1, 2, 4, 8, 16)
     epochs: int = 35
     steps_per_epoch: int = 200
     batch_size: int = 8
@@ -158,7 +159,9 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
                            (config.scale_min, config.scale_max), config.seed, config.distance,
                            config.camera_augmentation, config.matched_scale_fraction, nucleus_size)
 
-    net = NuSeTNet(NetworkConfig(base_width=config.base_width, distance=config.distance)).to(device, memory_format=torch.channels_last)
+    net_config = NetworkConfig(base_width=config.base_width, distance=config.distance,
+                               width_multipliers=config.width_multipliers)
+    net = NuSeTNet(net_config).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, net.parameters(), config.lr)
     if not 0 <= config.ema_decay < 1:
         raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")

@@ -116,3 +116,15 @@ def test_cellprofiler_plugin_dir_and_install(runner, tmp_path):
     result = runner.invoke(cli, ["cellprofiler", "install", str(tmp_path)])
     assert result.exit_code == 1 and "--overwrite" in result.output
     assert (tmp_path / "runnuset.py").read_text() == "# the user's own edits\n"
+
+
+def test_train_passes_the_architecture_options(runner, tmp_path):
+    assert runner.invoke(cli, ["synth", str(tmp_path / "data"), "--count", "6"]).exit_code == 0
+    result = runner.invoke(cli, [
+        "train", "--images", str(tmp_path / "data" / "images"), "--labels", str(tmp_path / "data" / "labels"),
+        "-o", str(tmp_path / "run"), "--base-width", "4", "--width-multipliers", "1", "2", "6", "12", "24",
+        "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--crop-size", "64",
+        "--synthetic-ratio", "0", "--validation-fraction", "0.5", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["info", "--model", str(tmp_path / "run" / "model.nuset.pt")])
+    assert result.exit_code == 0 and "channels per level 4/8/24/48/96" in result.output, result.output

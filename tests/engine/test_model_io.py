@@ -56,3 +56,9 @@ def test_not_a_model_and_future_version(tmp_path, model_file):
     torch.save(payload, path)
     with pytest.raises(ModelFileError, match="upgrade NuSeT"):
         load_model(path)
+
+
+def test_round_trip_keeps_per_level_widths(tmp_path):
+    net = NuSeTNet(NetworkConfig(base_width=4, width_multipliers=(1, 2, 6, 12, 24)))
+    loaded, _ = load_model(save_model(tmp_path / "wide.nuset.pt", net, {}))
+    assert loaded.config == net.config and loaded.config.widths == [4, 8, 24, 48, 96]

@@ -35,3 +35,17 @@ def test_distance_head_adds_one_output_map():
         assert NuSeTNet(NetworkConfig(base_width=4)).eval()(torch.randn(1, 1, 32, 32)).distance_logits is None
     # model files written before the option existed load without the head
     assert not NetworkConfig(**{"base_width": 8, "batch_norm": True}).distance
+
+
+def test_width_multipliers_set_each_levels_channels():
+    net = NuSeTNet(NetworkConfig(base_width=4, width_multipliers=(1, 2, 6, 12, 24))).eval()
+    assert [block[0].out_channels for block in net.encoders] == [4, 8, 24, 48]
+    assert net.bottleneck[0].out_channels == 96
+    assert net.rpn.conv.in_channels == 48 and net.classifier.in_channels == 4
+    with torch.no_grad():
+        assert net(torch.randn(1, 1, 32, 32)).foreground_logits.shape == (1, 2, 32, 32)
+    # model files store the config as plain data (lists); files from before the option load as doubling
+    assert NetworkConfig(base_width=4, width_multipliers=[1, 2, 6, 12, 24]).widths == [4, 8, 24, 48, 96]
+    assert NetworkConfig(**{"base_width": 8, "batch_norm": True}).widths == [8, 16, 32, 64, 128]
+    with pytest.raises(ValueError, match="5 positive integers"):
+        NetworkConfig(width_multipliers=(1, 2, 4, 8))
