@@ -92,7 +92,11 @@ def load_model(path: str | Path | None = None) -> tuple[NuSeTNet, dict]:
     state = payload["state_dict"]
     if _checksum(state) != payload.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch, the weights are corrupt; copy the file again")
-    net = NuSeTNet(NetworkConfig(**payload["config"]))
+    try:
+        config = NetworkConfig(**payload["config"])
+    except (TypeError, ValueError) as exc:  # e.g. an option added by a newer NuSeT
+        raise ModelFileError(f"{path}: architecture not understood by this NuSeT ({exc}); upgrade NuSeT") from exc
+    net = NuSeTNet(config)
     try:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except RuntimeError as exc:

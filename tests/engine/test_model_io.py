@@ -62,3 +62,12 @@ def test_round_trip_keeps_per_level_widths(tmp_path):
     net = NuSeTNet(NetworkConfig(base_width=4, width_multipliers=(1, 2, 6, 12, 24)))
     loaded, _ = load_model(save_model(tmp_path / "wide.nuset.pt", net, {}))
     assert loaded.config == net.config and loaded.config.widths == [4, 8, 24, 48, 96]
+
+
+def test_unknown_architecture_option_is_named(model_file):
+    path, _ = model_file
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["attention"] = True  # as if written by a newer NuSeT
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="m.nuset.pt: architecture not understood.*upgrade NuSeT"):
+        load_model(path)
