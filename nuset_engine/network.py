@@ -36,6 +36,7 @@ from .anchors import NUM_ANCHORS
 __all__ = ["NetworkConfig", "NuSeTNet", "NetworkOutput"]
 
 STRIDE = 16  # four 2x2 poolings
+DOUBLING = (1, 2, 4, 8, 16)  # the paper's channels per level, in multiples of the base width
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class NetworkConfig:
     base_width: int = 16
     batch_norm: bool = True
     distance: bool = False  # centre-distance output map (splits touching nuclei)
-    width_multipliers: tuple[int, ...] = (1, 2, 4, 8, 16)
+    width_multipliers: tuple[int, ...] = DOUBLING
 
     def __post_init__(self) -> None:
         # Stored models carry the config as JSON, where tuples become lists.

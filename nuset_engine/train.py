@@ -24,7 +24,7 @@ from .data import NuSeTDataset, find_pairs, is_validation, load_pairs
 from .io import atomic_write
 from .metrics import evaluate_pair, pool
 from .model_io import save_model
-from .network import NetworkConfig, NuSeTNet
+from .network import DOUBLING, NetworkConfig, NuSeTNet
 from .losses import nuset_loss
 from .segmenter import Segmenter, resolve_device
 from .synthetic import synthetic_dataset
@@ -41,7 +41,7 @@ class TrainConfig:
     labels: str
     output: str
     base_width: int = 16
-    width_multipliers: tuple[int, ...] = (1, 2, 4, 8, 16)
+    width_multipliers: tuple[int, ...] = DOUBLING
     epochs: int = 35
     steps_per_epoch: int = 200
     batch_size: int = 8
