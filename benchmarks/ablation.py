@@ -42,8 +42,9 @@ import time
 
 from nuset_engine import Segmenter
 from nuset_engine.baseline import otsu_watershed
-from nuset_engine.data import find_pairs, is_validation, load_pairs
 from nuset_engine.metrics import evaluate_pair, pool
+
+from common import validation_samples
 
 COLUMNS = ["mean_iu", "f1", "rmse", "pixel_accuracy", "correct_detections", "incorrect_detections", "split",
            "merge", "catastrophe", "fn_rate", "fp_rate", "touching_separated", "ap@0.50", "f1@0.50", "mean_ap"]
@@ -84,8 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     run = functools.partial(row, only=args.rows)
 
-    samples = load_pairs([p for p in find_pairs(args.images, args.labels)
-                          if is_validation(p[0], args.validation_fraction)])
+    _, samples = validation_samples(args.images, args.labels, args.validation_fraction)
     print(f"{len(samples)} validation images, {sum(int(lab.max()) for _, lab in samples)} nuclei")
     print("| row | " + " | ".join(COLUMNS) + " | seconds |")
     print("|---" * (len(COLUMNS) + 2) + "|")

@@ -18,8 +18,9 @@ from skimage.transform import rescale
 
 from nuset_engine import Segmenter
 from nuset_engine.baseline import otsu_watershed
-from nuset_engine.data import find_pairs, is_validation, load_pairs
 from nuset_engine.metrics import evaluate_pair, pool
+
+from common import validation_samples
 
 COLUMNS = ["ap@0.50", "f1@0.50", "mean_ap", "ap@0.75", "mean_iu", "correct_detections", "split", "merge",
            "catastrophe", "fn_rate", "fp_rate", "touching_separated", "n_pred", "n_gt"]
@@ -51,8 +52,7 @@ def main() -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
 
-    pairs = [p for p in find_pairs(args.images, args.labels) if is_validation(p[0], args.validation_fraction)]
-    samples = load_pairs(pairs)
+    _, samples = validation_samples(args.images, args.labels, args.validation_fraction)
     segmenter = Segmenter.load(args.model, device="cpu")
     print(f"{len(samples)} validation images, {sum(int(l.max() > 0) for _, l in samples)} with nuclei")
     print("| method | " + " | ".join(COLUMNS) + " | seconds |")

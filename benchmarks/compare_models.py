@@ -22,9 +22,9 @@ import numpy as np
 import tifffile
 
 import nuset_engine
-from nuset_engine import Segmenter
-from nuset_engine.data import find_pairs, is_validation, load_pairs
 from nuset_engine.metrics import evaluate_pair, pool
+
+from common import named_model, validation_samples
 
 METRICS = ("ap@0.50", "f1@0.50", "mean_ap")
 
@@ -39,13 +39,11 @@ def main() -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
 
-    pairs = [p for p in find_pairs(args.images, args.labels) if is_validation(p[0], args.validation_fraction)]
-    samples = load_pairs(pairs)
+    _, samples = validation_samples(args.images, args.labels, args.validation_fraction)
     sample = tifffile.imread(nuset_engine.SAMPLE_IMAGE), tifffile.imread(nuset_engine.SAMPLE_LABELS)
     names, per_image, on_sample = [], [], []
     for spec in args.model:
-        name, _, path = spec.partition("=")
-        segmenter = Segmenter.load(None if path in ("", "default") else path, device="cpu")
+        name, segmenter = named_model(spec)
         names.append(name)
         per_image.append([evaluate_pair(lab, segmenter.segment(img)) for img, lab in samples])
         on_sample.append(pool([evaluate_pair(sample[1], segmenter.segment(sample[0]))]))

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from nuset_engine import Segmenter
-from nuset_engine.data import find_pairs, is_validation, load_pairs
-from nuset_engine.metrics import _iou, evaluate_pair, overlap_table, pool
+from nuset_engine.data import find_pairs, load_pairs, split_pairs
+from nuset_engine.metrics import best_iou, evaluate_pair, pool
 from nuset_engine.network import NetworkConfig, NuSeTNet
 
 AREA_BINS = [0, 64, 144, 400, 1600, np.inf]
@@ -38,8 +38,7 @@ def per_image(segmenter, pairs, samples):
         pred = segmenter.segment(image)
         result = evaluate_pair(truth, pred)
         m, o = result["matching"][0.5], result["objects"]
-        inter, area_gt, area_pred = overlap_table(truth, pred)
-        best = _iou(inter, area_gt, area_pred).max(1) if len(area_pred) else np.zeros(len(area_gt))
+        best, area_gt = best_iou(truth, pred)
         matched = best > 0.5
         matched_by_area += list(zip(area_gt, matched))
         edge = np.unique(np.concatenate([truth[0], truth[-1], truth[:, 0], truth[:, -1]]))
@@ -75,9 +74,8 @@ def main() -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
 
-    pairs = find_pairs(args.images, args.labels)
-    val_pairs = [p for p in pairs if is_validation(p[0], args.validation_fraction)]
-    train_pairs = [p for p in pairs if not is_validation(p[0], args.validation_fraction)][::8]
+    train_pairs, val_pairs = split_pairs(find_pairs(args.images, args.labels), args.validation_fraction)
+    train_pairs = train_pairs[::8]
     segmenter = Segmenter.load(args.model, device="cpu")
     rows, by_area, border = per_image(segmenter, val_pairs, load_pairs(val_pairs))
 

@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-from nuset_engine import Segmenter
-from nuset_engine.data import find_pairs, is_validation, load_pairs
 from nuset_engine.metrics import evaluate_pair, pool
+
+from common import named_model, validation_samples
 
 
 def offset_noise(image: np.ndarray, seed: int) -> np.ndarray:
@@ -66,14 +66,12 @@ def main() -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     args = parser.parse_args()
 
-    samples = load_pairs([p for p in find_pairs(args.images, args.labels)
-                          if is_validation(p[0], args.validation_fraction)])
+    _, samples = validation_samples(args.images, args.labels, args.validation_fraction)
     print(f"{len(samples)} validation images, {sum(int(lab.max()) for _, lab in samples)} nuclei")
     print("| model | passes | condition | AP50 | F1@0.5 | mean AP | FN rate | FP rate | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
     for spec in args.model:
-        name, _, path = spec.partition("=")
-        segmenter = Segmenter.load(None if path == "default" else path, device="cpu")
+        name, segmenter = named_model(spec)
         for condition in args.conditions:
             transform = CONDITIONS[condition]
             t0 = time.perf_counter()

@@ -14,8 +14,9 @@ import itertools
 
 import nuset_engine.segmenter
 from nuset_engine import Segmenter
-from nuset_engine.data import find_pairs, is_validation, load_pairs
 from nuset_engine.metrics import evaluate_pair, pool
+
+from common import validation_samples
 
 
 def main() -> None:
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--core-levels", type=float, nargs="+", default=[nuset_engine.segmenter.CORE_LEVEL],
                         help="centre-distance levels of nucleus cores (segmenter.CORE_LEVEL)")
     args = parser.parse_args()
-    samples = load_pairs([p for p in find_pairs(args.images, args.labels) if is_validation(p[0])])
+    _, samples = validation_samples(args.images, args.labels)
     segmenter = Segmenter.load(args.model, device="cpu")
     print("| core level | min_score | nms_threshold | AP50 | F1@0.5 | mean AP | split | merge |")
     print("|---|---|---|---|---|---|---|---|")

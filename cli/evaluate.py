@@ -45,7 +45,7 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
     from skimage.transform import rescale
 
     from nuset_engine.baseline import otsu_watershed
-    from nuset_engine.data import find_pairs, is_validation, load_pairs
+    from nuset_engine.data import find_pairs, load_pairs, split_pairs
     from nuset_engine.metrics import evaluate_pair, pool
 
     params, _ = split_params(options)
@@ -54,7 +54,7 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if split != "all":
-        pairs = [p for p in pairs if is_validation(p[0], validation_fraction) == (split == "validation")]
+        pairs = split_pairs(pairs, validation_fraction)[split == "validation"]
     if not pairs:
         raise click.ClickException(f"no images in the {split} split")
     if method == "otsu":

@@ -18,7 +18,7 @@ from .normalize import foreground_normalize, whole_image_normalize
 from .rpn import rpn_targets
 from .weights import centre_distance, unet_weight_map
 
-__all__ = ["is_validation", "find_pairs", "load_pairs", "as_instance_labels", "augment", "NuSeTDataset"]
+__all__ = ["is_validation", "split_pairs", "find_pairs", "load_pairs", "as_instance_labels", "augment", "NuSeTDataset"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -28,6 +28,13 @@ def is_validation(image_id: str, fraction: float = 0.1) -> bool:
     digits of SHA-1(id), as a fraction of 2**32, fall below ``fraction``.
     Independent of file order and of which other images exist."""
     return int(hashlib.sha1(image_id.encode()).hexdigest()[:8], 16) / 2**32 < fraction
+
+
+def split_pairs(pairs, fraction: float = 0.1) -> tuple[list, list]:
+    """``(training, validation)``: the ``(id, ...)`` tuples of ``pairs`` on
+    each side of the fixed split (:func:`is_validation`), order kept."""
+    held_out = [is_validation(p[0], fraction) for p in pairs]
+    return [p for p, v in zip(pairs, held_out) if not v], [p for p, v in zip(pairs, held_out) if v]
 
 
 def find_pairs(images_dir: str | Path, labels_dir: str | Path) -> list[tuple[str, Path, Path]]:

@@ -23,7 +23,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["overlap_table", "matching_counts", "pixel_metrics", "object_metrics", "evaluate_pair",
+__all__ = ["overlap_table", "best_iou", "matching_counts", "pixel_metrics", "object_metrics", "evaluate_pair",
            "pool", "IOU_THRESHOLDS"]
 
 IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 1.0, 0.05), 2))
@@ -50,6 +50,14 @@ def overlap_table(gt: np.ndarray, pred: np.ndarray):
 def _iou(inter, area_g, area_p):
     union = area_g[:, None] + area_p[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def best_iou(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each GT nucleus (overlap_table order): its best IoU with any
+    prediction (0 without one), and its area in pixels."""
+    inter, area_g, area_p = overlap_table(gt, pred)
+    best = _iou(inter, area_g, area_p).max(1) if len(area_p) else np.zeros(len(area_g))
+    return best, area_g
 
 
 def matching_counts(gt: np.ndarray, pred: np.ndarray, thresholds=IOU_THRESHOLDS) -> dict:

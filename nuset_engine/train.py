@@ -20,7 +20,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from .anchors import anchor_base_size
-from .data import NuSeTDataset, find_pairs, is_validation, load_pairs
+from .data import NuSeTDataset, find_pairs, load_pairs, split_pairs
 from .io import atomic_write
 from .metrics import evaluate_pair, pool
 from .model_io import save_model
@@ -141,8 +141,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     device = resolve_device(config.device)
 
     pairs = find_pairs(config.images, config.labels)
-    train_pairs = [p for p in pairs if not is_validation(p[0], config.validation_fraction)]
-    val_pairs = [p for p in pairs if is_validation(p[0], config.validation_fraction)]
+    train_pairs, val_pairs = split_pairs(pairs, config.validation_fraction)
     val_pairs = val_pairs[: config.max_validation_images] if config.max_validation_images else val_pairs
     if not train_pairs or not val_pairs:
         raise ValueError(f"need images in both the training and validation split, got {len(train_pairs)}/{len(val_pairs)}")

@@ -88,6 +88,10 @@ def test_evaluate_and_info(runner, tmp_path):
 
     metrics = json.loads(out.read_text())["metrics"]
     assert metrics["n_gt"] == 125 and metrics["ap@0.50"] > 0.6
+    # the image's id falls in the training side of the fixed 10% split
+    result = runner.invoke(cli, ["evaluate", "--images", str(tmp_path / "images"), "--labels",
+                                 str(tmp_path / "labels"), "--split", "validation"])
+    assert result.exit_code == 1 and "no images in the validation split" in result.output
     result = runner.invoke(cli, ["info"])
     assert result.exit_code == 0 and "validation AP50" in result.output and "torch" in result.output
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nuset_engine.metrics import evaluate_pair, matching_counts, object_metrics, pixel_metrics, pool
+from nuset_engine.metrics import best_iou, evaluate_pair, matching_counts, object_metrics, pixel_metrics, pool
 
 
 def squares(*specs, shape=(40, 40)):
@@ -29,6 +29,17 @@ def test_merge_of_two_touching_nuclei():
     assert m["merge"] == 1 and m["correct"] == 1 and m["incorrect"] == 1
     assert m["touching_separated"] == 0
     assert matching_counts(GT, pred)[0.5] == {"tp": 1, "fp": 1, "fn": 2}
+
+
+def test_best_iou_per_ground_truth_nucleus():
+    # nucleus 1 found exactly, nucleus 2 half covered (a 10x5 prediction inside it),
+    # nucleus 3 missed
+    pred = squares((4, (2, 12, 2, 12)), (9, (2, 12, 12, 17)))
+    best, areas = best_iou(GT, pred)
+    np.testing.assert_allclose(best, [1.0, 0.5, 0.0])
+    np.testing.assert_array_equal(areas, [100, 100, 100])
+    best, areas = best_iou(GT, np.zeros_like(GT))
+    np.testing.assert_array_equal(best, [0, 0, 0])
 
 
 def test_split_of_one_nucleus():

@@ -8,7 +8,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from nuset_engine import Segmenter
-from nuset_engine.data import is_validation
+from nuset_engine.data import is_validation, split_pairs
 from nuset_engine.metrics import pixel_metrics
 from nuset_engine.synthetic import synthetic_image
 from nuset_engine.train import TrainConfig, ema_update, train
@@ -75,3 +75,15 @@ def test_moving_average_forgets_the_initial_weights_quickly():
         ema.update_parameters(net)
     assert torch.allclose(ema.module[0].weight, net[0].weight, atol=1e-3)
     assert ema.module[1].num_batches_tracked.dtype == torch.long
+
+
+def test_validation_split_is_fixed_by_image_id():
+    """The split depends on each id alone: not on order, not on which other
+    images exist (adding images never moves one across the split)."""
+    pairs = [(f"img{i}", None, None) for i in range(200)]
+    training, validation = split_pairs(pairs, 0.1)
+    assert len(training) + len(validation) == 200 and 5 <= len(validation) <= 40
+    assert {p[0] for p in training}.isdisjoint(p[0] for p in validation)
+    shuffled = split_pairs(pairs[::-1] + [("extra", None, None)], 0.1)
+    assert sorted(p[0] for p in shuffled[1] if p[0] != "extra") == sorted(p[0] for p in validation)
+    assert all(is_validation(p[0], 0.1) for p in validation)
