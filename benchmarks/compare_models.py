@@ -3,6 +3,7 @@ bootstrap over images.
 
 Usage:
   python benchmarks/compare_models.py --images DIR --labels DIR --model NAME=PATH --model NAME=PATH [...]
+                                     [--augment NAME ...]
 
 Each model segments every validation image once (its default settings).
 Pooled scores over 47 images move by a few hundredths when a handful of
@@ -11,8 +12,10 @@ are only worth reading with their spread: the script resamples the images
 with replacement (the same draw for every model: a paired comparison) and
 prints, for each model after the first, the difference to the first in AP50,
 F1 at 0.5 and mean AP with its 95% interval. ``default`` as PATH is the
-shipped model. Also prints each model's scores on the bundled sample image
-(an image from outside the DSB preparation).
+shipped model; ``--augment NAME`` runs model NAME with test-time
+augmentation (the same file may be listed twice under two names). Also
+prints each model's scores on the bundled sample image (an image from
+outside the DSB preparation).
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("--images", required=True)
     parser.add_argument("--labels", required=True)
     parser.add_argument("--model", action="append", required=True, help="NAME=PATH (PATH 'default': shipped)")
+    parser.add_argument("--augment", action="append", default=[], metavar="NAME",
+                        help="run this model with test-time augmentation")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--validation-fraction", type=float, default=0.1)
@@ -45,8 +50,9 @@ def main() -> None:
     for spec in args.model:
         name, segmenter = named_model(spec)
         names.append(name)
-        per_image.append([evaluate_pair(lab, segmenter.segment(img)) for img, lab in samples])
-        on_sample.append(pool([evaluate_pair(sample[1], segmenter.segment(sample[0]))]))
+        augment = name in args.augment
+        per_image.append([evaluate_pair(lab, segmenter.segment(img, augment=augment)) for img, lab in samples])
+        on_sample.append(pool([evaluate_pair(sample[1], segmenter.segment(sample[0], augment=augment))]))
 
     rng = np.random.default_rng(args.seed)
     draws = rng.integers(0, len(samples), size=(args.resamples, len(samples)))

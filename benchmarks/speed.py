@@ -1,6 +1,6 @@
 """Seconds per megapixel and peak memory of full inference (the model's passes, or --passes).
 
-Usage: python benchmarks/speed.py [--sizes 1 4 16] [--device cpu] [--repeats 3] [--passes one|two]
+Usage: python benchmarks/speed.py [--sizes 1 4 16] [--device cpu] [--repeats 3] [--passes one|two] [--augment]
 
 Images are tiles of the bundled sample (real nuclei at the training scale),
 so the watershed and post-processing do realistic work. Prints one line per
@@ -29,13 +29,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default=None)
     parser.add_argument("--passes", choices=["as_trained", "one", "two"], default="as_trained")
+    parser.add_argument("--augment", action="store_true", help="test-time augmentation (8 flips/transposes)")
     args = parser.parse_args()
     two_pass = {"as_trained": None, "one": False, "two": True}[args.passes]
 
     segmenter = Segmenter.load(args.model, device=args.device)
     sample = tifffile.imread(nuset_engine.SAMPLE_IMAGE)
     print(f"model {args.model or 'default'} (base width {segmenter.net.config.base_width}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {segmenter.device}, passes {args.passes}, {platform.processor() or platform.machine()}")
+          f"{torch.get_num_threads()} threads, device {segmenter.device}, passes {args.passes}{', augmented' if args.augment else ''}, {platform.processor() or platform.machine()}")
     print("| image | megapixels | nuclei | s/image (min of repeats) | s/MP | peak RSS (GB) |")
     print("|---|---|---|---|---|---|")
     for mp in args.sizes:
@@ -45,7 +46,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            labels = segmenter.segment(image, two_pass=two_pass)
+            labels = segmenter.segment(image, two_pass=two_pass, augment=args.augment)
             if segmenter.device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)

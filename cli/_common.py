@@ -20,10 +20,13 @@ SEGMENT_OPTIONS = [
     click.option("--tile-size", type=int, default=None,
                  help="Segment larger images in overlapping tiles of this many pixels, labels merged across seams "
                       "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF)."),
+    click.option("--augment/--no-augment", default=False,
+                 help="Test-time augmentation: average the final pass over the image's 8 flips and transposes "
+                      "(about 4x slower; a little more accurate)."),
 ]
 
 PARAM_NAMES = ("min_score", "nms_threshold", "watershed", "two_pass", "min_size_fraction", "nucleus_diameter",
-               "tile_size")
+               "tile_size", "augment")
 
 
 def segment_options(func):

@@ -39,6 +39,10 @@ SCALE_LIMITS = (0.125, 2.0)
 # Centre distance (0 at a nucleus' edge, 1 at its centre) above which a
 # foreground pixel belongs to a nucleus core; chosen on the validation split.
 CORE_LEVEL = 0.3
+# Test-time augmentation: the 8 symmetries of the square (transpose or not,
+# then flip rows, columns, both or neither) under which a nucleus image
+# means the same; the network is not exactly invariant to them.
+DIHEDRAL = tuple((t, r, c) for t in (False, True) for r in (False, True) for c in (False, True))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -158,15 +162,26 @@ class Segmenter:
         maps, objectness, deltas = self.network_maps(normalized)
         return maps[0], objectness, deltas
 
-    def network_maps(self, normalized: np.ndarray, foreground: bool = False):
+    def network_maps(self, normalized: np.ndarray, foreground: bool = False, augment: bool = False):
         """Like :meth:`foreground_probability`, with ``(K, H, W)`` maps: the
         foreground probability, then (models with the distance head) the
         centre distance. ``foreground``: the input is foreground-normalized
-        (pass 2), so the foreground weight set runs if there is one."""
+        (pass 2), so the foreground weight set runs if there is one.
+        ``augment``: the maps are averaged over the image's 8 flips and
+        transposes (:data:`DIHEDRAL`; 8 network runs). The RPN outputs stay
+        those of the image as is: averaging them as well scored lower on the
+        validation split (docs/benchmarks.md)."""
         h, w = normalized.shape
         padded = np.pad(normalized, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="symmetric")
         net = self.foreground_net if foreground and self.foreground_net is not None else self.net
         maps, objectness, deltas = self._forward(net, padded)
+        if augment:
+            for transpose, flip_rows, flip_cols in DIHEDRAL[1:]:
+                flips = tuple(axis for axis, flip in ((0, flip_rows), (1, flip_cols)) if flip)
+                view = np.flip(padded.T if transpose else padded, flips)
+                out = np.flip(self._forward(net, view)[0], tuple(axis + 1 for axis in flips))
+                maps += out.transpose(0, 2, 1) if transpose else out
+            maps /= len(DIHEDRAL)
         return maps[:, :h, :w], objectness, deltas
 
     @torch.inference_mode()
@@ -227,6 +242,7 @@ class Segmenter:
         nucleus_diameter: float | None = None,
         auto_scale: bool = True,
         tile_size: int | None = None,
+        augment: bool = False,
         return_details: bool = False,
         out: np.ndarray | None = None,
     ):
@@ -253,6 +269,9 @@ class Segmenter:
         tile_size : segment images larger than this (pixels, at the network's
             scale) in overlapping tiles whose labels are merged across seams,
             so memory stays bounded (see :mod:`.tiling`); ``None`` runs whole.
+        augment : test-time augmentation: the final pass averages the network
+            over the image's 8 flips and transposes (about 4x the time; on
+            the validation split AP50 0.775 -> 0.790, docs/benchmarks.md).
         return_details : also return a :class:`SegmentationDetails`.
         out : (H, W) uint32 array (e.g. a memory map) for the labels of a
             tiled image; with ``out`` given, that array is returned.
@@ -266,7 +285,7 @@ class Segmenter:
             two_pass = self.two_pass
         params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=bool(two_pass),
                       min_size_fraction=min_size_fraction, nucleus_diameter=nucleus_diameter, auto_scale=auto_scale,
-                      tile_size=tile_size)
+                      tile_size=tile_size, augment=bool(augment))
         if tile_size:
             from .tiling import segment_tiled
 
@@ -282,14 +301,16 @@ class Segmenter:
             return _empty_result(image.shape, params, return_details)
         # pass 1 normalizes with the input's statistics at any scale, as tiles must
         center, spread = float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64))
-        maps, objectness, deltas = self.network_maps(normalize_with(image, center, spread))
+        # with one pass, pass 1 is the final pass: the one test-time augmentation is for
+        final_pass1 = bool(augment) and not two_pass
+        maps, objectness, deltas = self.network_maps(normalize_with(image, center, spread), augment=final_pass1)
         areas, sides = component_sizes(interior_mask(maps))
         scale = self.choose_scale(typical_size(areas, sides), nucleus_diameter, auto_scale)
         work = image
         if scale != 1.0:
             work_shape = scaled_shape((h, w), scale)
             work = resample_window(image, work_shape, (0, work_shape[0], 0, work_shape[1]))
-            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread))
+            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread), augment=final_pass1)
             areas, sides = component_sizes(interior_mask(maps))
         # The anchor size and the clean-up's size limit come from pass 1, as
         # they must for tiled images (known image-wide before pass 2 starts).
@@ -297,7 +318,8 @@ class Segmenter:
         base = size if size is not None else DEFAULT_BASE_SIZE
         min_size = min_object_size(areas, min_size_fraction)
         if two_pass:
-            maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5), foreground=True)
+            maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5), foreground=True,
+                                                         augment=bool(augment))
         labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, params, min_size)
         prob = maps[0]
         if scale != 1.0:

@@ -202,7 +202,8 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             nonlocal store
             if store is not None:
                 store.close()
-            store = None if params["two_pass"] else _TileStore()
+            # one pass, no augmentation: the final pass is this sweep, kept for reuse
+            store = None if params["two_pass"] or params["augment"] else _TileStore()
             return _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size, store)
 
         if params["nucleus_diameter"] is not None:
@@ -237,7 +238,8 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             else:
                 block = _read(image, tile, scale)
                 maps, objectness, deltas = segmenter.network_maps(normalize_with(block, center, spread),
-                                                                   foreground=params["two_pass"])
+                                                                   foreground=params["two_pass"],
+                                                                   augment=params["augment"])
             labels, boxes, scores = segmenter.postprocess(maps, objectness, deltas, base, params, min_size)
             owned = _owned(labels, core, tile, work_shape)
             # input pixels whose centres fall in this tile

@@ -48,6 +48,16 @@ def test_objects_and_measurements_match_the_engine(runnuset, sample, segmenter):
     assert probability.shape == (512, 512) and 0 <= probability.min() and probability.max() <= 1
 
 
+def test_augmentation_setting_reaches_the_engine(runnuset, sample, segmenter):
+    pixels = as_cellprofiler_pixels(sample[0][:256, :256])
+    module = new_module(runnuset, augment=True)
+    workspace = make_workspace(module, pixels)
+    module.run(workspace)
+    expected = segmenter.segment(pixels, augment=True)
+    assert np.array_equal(workspace.object_set.get_objects("Nuclei").segmented, expected)
+    assert not np.array_equal(expected, segmenter.segment(pixels))
+
+
 def test_model_is_loaded_once_per_run_and_released(runnuset, sample):
     pixels = as_cellprofiler_pixels(sample[0][:128, :128])
     module = new_module(runnuset, device="CPU")
@@ -62,7 +72,8 @@ def test_model_is_loaded_once_per_run_and_released(runnuset, sample):
 
 def test_settings_round_trip_through_a_saved_pipeline(runnuset):
     module = new_module(runnuset, min_score=0.7, use_watershed=False, nucleus_diameter=30.0,
-                        model_choice=runnuset.MODEL_CUSTOM, model_file="/models/mine.nuset.pt", tile_size=1024)
+                        model_choice=runnuset.MODEL_CUSTOM, model_file="/models/mine.nuset.pt", tile_size=1024,
+                        augment=True)
     pipeline = Pipeline()
     pipeline.add_module(module)
     text = io.StringIO()
@@ -104,6 +115,7 @@ RunNuSeT:[module_num:1|svn_version:'Unknown'|variable_revision_number:1|show_win
     assert module.min_score.value == 0.9 and module.two_pass.value == "One pass"
     assert module.min_size_fraction.value == 0.25
     assert module.nucleus_diameter.value == 0.0 and module.tile_size.value == 0  # added in revision 2
+    assert module.augment.value is False  # added in revision 4
 
 
 def test_clear_errors(runnuset, sample, tmp_path):

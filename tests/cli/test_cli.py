@@ -28,6 +28,19 @@ def test_segment_sample_writes_labels_and_prints_count(runner, tmp_path, segment
     assert f"{labels.max()} nuclei" in result.output
 
 
+def test_augment_option_reaches_the_engine(runner, tmp_path, segmenter, sample):
+    image = sample[0][:256, :256]
+    tifffile.imwrite(tmp_path / "crop.tif", image)
+    result = runner.invoke(cli, ["segment", str(tmp_path / "crop.tif"), "-o", str(tmp_path / "out"), "--augment"])
+    assert result.exit_code == 0, result.output
+    labels = tifffile.imread(tmp_path / "out" / "crop_labels.tif")
+    assert np.array_equal(labels, segmenter.segment(image, augment=True))
+    assert not np.array_equal(labels, segmenter.segment(image))  # ~480 pixels differ
+    import json
+
+    assert json.loads((tmp_path / "out" / "nuset_run.json").read_text())["options"]["params"]["augment"] is True
+
+
 def test_existing_output_is_not_overwritten(runner, tmp_path):
     target = tmp_path / "img2d_labels.tif"
     target.write_bytes(b"precious")

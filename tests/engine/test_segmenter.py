@@ -128,3 +128,35 @@ def test_large_nuclei_are_rescaled_and_mapped_back(segmenter, sample):
     small = pool([evaluate_pair(truth, segmenter.segment(image))])["ap@0.50"]
     large = pool([evaluate_pair(big_truth, labels)])["ap@0.50"]
     assert large >= small - 0.1
+
+
+def test_augmented_maps_are_exactly_equivariant(segmenter, sample):
+    """Averaging over the 8 flips and transposes undoes each one correctly
+    only if every inverse is right: then the augmented maps of a flipped or
+    transposed image are those of the image, flipped or transposed alike.
+    The network alone is not equivariant (so this can fail). Non-square, a
+    multiple of 16 (no padding, which would break the symmetry)."""
+    image = sample[0][:128, :160].astype(np.float32)
+    z = (image - image.mean()) / image.std()
+    reference = segmenter.network_maps(z, augment=True)[0]
+    assert reference.shape[1:] == z.shape and reference.min() >= 0 and reference.max() <= 1
+    views = [(z[::-1], lambda m: m[:, ::-1]), (z[:, ::-1], lambda m: m[:, :, ::-1]),
+             (z.T, lambda m: m.transpose(0, 2, 1)), (z.T[::-1], lambda m: m[:, ::-1].transpose(0, 2, 1))]
+    for view, undo in views:
+        maps = segmenter.network_maps(np.ascontiguousarray(view), augment=True)[0]
+        np.testing.assert_allclose(undo(maps), reference, atol=1e-4)
+    plain = segmenter.network_maps(z)[0]
+    plain_transposed = segmenter.network_maps(np.ascontiguousarray(z.T))[0].transpose(0, 2, 1)
+    assert np.abs(plain - plain_transposed).max() > 0.01
+
+
+def test_augmentation_end_to_end_whole_and_tiled(segmenter, sample):
+    image, truth = sample
+    labels, details = segmenter.segment(image, augment=True, return_details=True)
+    assert labels.shape == image.shape and details.params["augment"] is True
+    assert pool([evaluate_pair(truth, labels)])["ap@0.50"] >= 0.7  # 0.89 (plain) on this image
+    plain = segmenter.segment(image, return_details=True)[1]
+    assert np.abs(details.foreground_probability - plain.foreground_probability).max() > 0.01
+    tiled = segmenter.segment(image, augment=True, tile_size=256)
+    same = (tiled > 0) == (labels > 0)
+    assert same.mean() > 0.99

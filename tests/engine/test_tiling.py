@@ -117,7 +117,7 @@ def test_memory_map_input_and_output(segmenter, sample, tmp_path):
     image[:] = sample[0]
     out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint32, shape=image.shape)
     params = dict(min_score=0.9, nms_threshold=0.3, watershed=True, two_pass=True, min_size_fraction=0.2,
-                  nucleus_diameter=None, auto_scale=True, tile_size=256)
+                  nucleus_diameter=None, auto_scale=True, tile_size=256, augment=False)
     assert segment_tiled(segmenter, image, params, out=out) is out
     assert np.array_equal(out, segmenter.segment(sample[0], **params))
 
@@ -139,9 +139,9 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
     calls = []
     original = type(segmenter).network_maps
 
-    def counting(self, normalized, foreground=False):
+    def counting(self, normalized, foreground=False, augment=False):
         calls.append(normalized.shape)
-        return original(self, normalized, foreground)
+        return original(self, normalized, foreground, augment)
 
     monkeypatch.setattr(type(segmenter), "network_maps", counting)
     image = sample[0]
@@ -150,8 +150,13 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
     assert len(calls) == tiles  # pass 1 only
     assert not list(tmp_path.iterdir())
 
+    calls.clear()  # test-time augmentation: the final sweep is not pass 1's, so it runs again
+    augmented = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0, augment=True)
+    assert len(calls) == 2 * tiles and augmented.max() > 50 and not np.array_equal(augmented, reused)
+
     monkeypatch.setattr(tiling, "_TileStore", lambda: None)  # nothing stored: the final sweep runs the network again
     calls.clear()
     again = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0)
     assert len(calls) == 2 * tiles
     assert np.array_equal(reused, again) and reused.max() > 50
+

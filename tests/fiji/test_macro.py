@@ -64,6 +64,18 @@ def test_folder_macro_pays_start_up_once(ij_home, ij_jar, tmp_path, segmenter, s
     print(f"folder macro: {match.group(2)} s per image (5 images of 512x512)")  # recorded in docs/benchmarks.md
 
 
+def test_augment_option_reaches_the_engine(ij_home, ij_jar, tmp_path, segmenter, sample):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    image = sample[0][:256, :256]
+    tifffile.imwrite(src / "crop.tif", image)
+    run_macro(ij_home, ij_jar, FOLDER.replace('+ args[0]);', '+ args[0] + " augment");'),
+              f"{PYTHON}|{src}|{out}", tmp_path)
+    labels = tifffile.imread(out / "crop_labels.tif")
+    assert np.array_equal(labels, segmenter.segment(image, augment=True))
+    assert not np.array_equal(labels, segmenter.segment(image))
+
+
 def test_python_side_failures_are_readable_in_the_log(ij_home, ij_jar, tmp_path):
     bad_python = run_macro(ij_home, ij_jar, SINGLE, f"/nonexistent/python|{nuset_engine.SAMPLE_IMAGE}", tmp_path)
     assert "NuSeT error: cannot start Python '/nonexistent/python'" in bad_python

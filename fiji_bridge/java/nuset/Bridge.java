@@ -29,7 +29,7 @@ final class Bridge {
     /** Foreground-normalization pass: as the model was trained, or forced off / on. */
     static final String[] PASSES = {"as_trained", "one", "two"};
     String passes = PASSES[0];
-    boolean noWatershed, addRois;
+    boolean noWatershed, addRois, augment;
     String model = "";
 
     Bridge() {
@@ -64,6 +64,7 @@ final class Bridge {
         if (!java.util.Arrays.asList(PASSES).contains(passes))
             throw new IllegalArgumentException("'passes=" + passes + "': use as_trained, one or two");
         addRois = flag(options, "add_rois");
+        augment = flag(options, "augment");
         Prefs.set(PYTHON_PREF, python);
         return true;
     }
@@ -76,6 +77,7 @@ final class Bridge {
         gd.addNumericField("tile_size", tileSize, 0, 6, "pixels (0 = whole image)");
         gd.addCheckbox("no_watershed", noWatershed);
         gd.addCheckbox("add_rois", addRois);
+        gd.addCheckbox("augment", augment);
         gd.addChoice("passes", PASSES, passes);
         gd.addStringField("model", model, 30);
         gd.addStringField("python", python, 30);
@@ -89,6 +91,7 @@ final class Bridge {
         tileSize = (int) gd.getNextNumber();
         noWatershed = gd.getNextBoolean();
         addRois = gd.getNextBoolean();
+        augment = gd.getNextBoolean();
         passes = gd.getNextChoice();
         model = gd.getNextString().trim();
         python = gd.getNextString().trim();
@@ -108,6 +111,7 @@ final class Bridge {
         if (nucleusDiameter > 0) { cmd.add("--nucleus-diameter"); cmd.add(String.valueOf(nucleusDiameter)); }
         if (tileSize > 0) { cmd.add("--tile-size"); cmd.add(String.valueOf(tileSize)); }
         if (noWatershed) cmd.add("--no-watershed");
+        if (augment) cmd.add("--augment");
         if (passes.equals("one")) cmd.add("--no-two-pass");
         else if (passes.equals("two")) cmd.add("--two-pass");
         if (model.length() > 0) { cmd.add("--model"); cmd.add(model); }
