@@ -22,7 +22,7 @@ SEGMENT_OPTIONS = [
                       "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF)."),
     click.option("--augment/--no-augment", default=False,
                  help="Test-time augmentation: average the final pass over the image's 8 flips and transposes "
-                      "(about 4x slower; a little more accurate)."),
+                      "(2.5-4x slower; a little more accurate)."),
 ]
 
 PARAM_NAMES = ("min_score", "nms_threshold", "watershed", "two_pass", "min_size_fraction", "nucleus_diameter",

@@ -270,8 +270,8 @@ class Segmenter:
             scale) in overlapping tiles whose labels are merged across seams,
             so memory stays bounded (see :mod:`.tiling`); ``None`` runs whole.
         augment : test-time augmentation: the final pass averages the network
-            over the image's 8 flips and transposes (about 4x the time; on
-            the validation split AP50 0.775 -> 0.790, docs/benchmarks.md).
+            over the image's 8 flips and transposes (2.5-4x the time; on the
+            validation split AP50 0.775 -> 0.790, docs/benchmarks.md).
         return_details : also return a :class:`SegmentationDetails`.
         out : (H, W) uint32 array (e.g. a memory map) for the labels of a
             tiled image; with ``out`` given, that array is returned.
@@ -301,16 +301,14 @@ class Segmenter:
             return _empty_result(image.shape, params, return_details)
         # pass 1 normalizes with the input's statistics at any scale, as tiles must
         center, spread = float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64))
-        # with one pass, pass 1 is the final pass: the one test-time augmentation is for
-        final_pass1 = bool(augment) and not two_pass
-        maps, objectness, deltas = self.network_maps(normalize_with(image, center, spread), augment=final_pass1)
+        maps, objectness, deltas = self.network_maps(normalize_with(image, center, spread))
         areas, sides = component_sizes(interior_mask(maps))
         scale = self.choose_scale(typical_size(areas, sides), nucleus_diameter, auto_scale)
         work = image
         if scale != 1.0:
             work_shape = scaled_shape((h, w), scale)
             work = resample_window(image, work_shape, (0, work_shape[0], 0, work_shape[1]))
-            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread), augment=final_pass1)
+            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread))
             areas, sides = component_sizes(interior_mask(maps))
         # The anchor size and the clean-up's size limit come from pass 1, as
         # they must for tiled images (known image-wide before pass 2 starts).
@@ -320,6 +318,8 @@ class Segmenter:
         if two_pass:
             maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5), foreground=True,
                                                          augment=bool(augment))
+        elif augment:  # one pass: its final run again, averaged (the estimates above stay plain, as when tiled)
+            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread), augment=True)
         labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, params, min_size)
         prob = maps[0]
         if scale != 1.0:
