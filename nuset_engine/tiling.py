@@ -55,7 +55,8 @@ class Moments:
         if n == 0:
             return
         mean = float(values.mean(dtype=np.float64))
-        m2 = float(((values - mean) ** 2).sum(dtype=np.float64))
+        deviation = values.astype(np.float64).ravel() - mean  # float32 squares overflow near 1.8e19
+        m2 = float(deviation @ deviation)
         delta, total = mean - self.mean, self.n + n
         self.mean += delta * n / total
         self.m2 += m2 + delta**2 * self.n * n / total

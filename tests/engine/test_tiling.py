@@ -29,6 +29,16 @@ def test_moments_over_chunks_equal_numpy():
     assert math.isclose(m.std, values.std(dtype=np.float64), rel_tol=1e-9)
 
 
+def test_moments_of_extreme_float32_values_stay_finite():
+    """Squared deviations of float32 values beyond ~1.8e19 overflow float32;
+    the whole-image path (numpy, float64) has no such limit, nor may tiles."""
+    values = np.array([-3e38, 3e38, 1e30, 0], np.float32)
+    m = Moments()
+    for chunk in np.array_split(values, 2):
+        m.add(chunk)
+    assert math.isclose(m.std, values.std(dtype=np.float64), rel_tol=1e-9) and math.isfinite(m.std)
+
+
 @pytest.mark.parametrize("out_shape", [(61, 47), (250, 190)])
 def test_resampled_windows_equal_the_whole_resize(out_shape):
     image = np.random.default_rng(1).random((123, 97)).astype(np.float32)
