@@ -54,7 +54,8 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if split != "all":
-        pairs = split_pairs(pairs, validation_fraction)[split == "validation"]
+        training, validation = split_pairs(pairs, validation_fraction)
+        pairs = validation if split == "validation" else training
     if not pairs:
         raise click.ClickException(f"no images in the {split} split")
     if method == "otsu":
