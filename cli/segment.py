@@ -27,7 +27,7 @@ from ._common import load_config, segment_options, split_params
               help="Microns per pixel for measurements (default: from TIFF metadata, else pixels).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--resume", is_flag=True, help="Skip images whose outputs are all present.")
-@click.option("--workers", type=int, default=0, help="Run on a local Dask cluster with this many processes.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Run on a local Dask cluster with this many processes.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @segment_options
 def segment(inputs, output, recursive, channel, rois, measurements, overlay, pixel_size, overwrite, resume,

@@ -211,6 +211,8 @@ def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, sched
     (``tcp://host:8786``). Otherwise jobs run in this process.
     """
     on_result = on_result or (lambda row: None)
+    if workers < 0:
+        raise ValueError(f"workers must be 0 (run here) or a positive number of processes, got {workers}")
     if not workers and not scheduler:
         rows = []
         for job in jobs:

@@ -62,6 +62,18 @@ def test_dask_cluster_gives_the_same_results_as_a_serial_run(folder, tmp_path):
                (tmp_path / "dask" / f"img{i}_measurements.csv").read_text()
 
 
+def test_a_negative_worker_count_is_refused_not_hung(folder, tmp_path):
+    # it used to start a Dask cluster of -2 processes and wait forever
+    result = subprocess.run([NUSET, "segment", str(folder), "-o", str(tmp_path / "o"), "--workers", "-2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "'--workers': -2 is not in the range x>=0" in result.stderr
+    assert not (tmp_path / "o").exists()
+    from nuset_engine.batch import BatchOptions, run_batch
+
+    with pytest.raises(ValueError, match="workers must be 0 .* got -2"):
+        run_batch([], BatchOptions(), workers=-2)
+
+
 def test_resume_after_a_kill_redoes_nothing_and_leaves_no_partial_files(folder, tmp_path):
     for i in range(6, 14):  # more images so that the kill lands mid-run
         shutil.copy(folder / "img0.tif", folder / f"img{i}.tif")
