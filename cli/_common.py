@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import click
 
+def _check_tile_size(ctx, param, value):
+    """Tiles need room for their margins: refuse a size the engine would
+    refuse for every image, before any work (0 means whole images)."""
+    if value:
+        from nuset_engine.tiling import DEFAULT_MARGIN, MIN_CORE
+
+        if value < 2 * DEFAULT_MARGIN + MIN_CORE:
+            raise click.BadParameter(f"{value} is too small; tiles need at least {2 * DEFAULT_MARGIN + MIN_CORE} "
+                                     "pixels (1024-2048 work well), or 0 for whole images")
+    return value or None
+
+
 SEGMENT_OPTIONS = [
     click.option("--model", type=click.Path(dir_okay=False), default=None,
                  help="Model file from `nuset train` (default: the shipped model)."),
     click.option("--device", default="auto", help="auto, cpu or cuda."),
-    click.option("--min-score", default=0.85, help="Minimum RPN box score (0-1) to seed the watershed."),
-    click.option("--nms-threshold", default=0.3, help="IoU above which overlapping proposals are suppressed."),
+    click.option("--min-score", type=click.FloatRange(0, 1), default=0.85, help="Minimum RPN box score (0-1) to seed the watershed."),
+    click.option("--nms-threshold", type=click.FloatRange(0, 1), default=0.3, help="IoU above which overlapping proposals are suppressed."),
     click.option("--watershed/--no-watershed", default=True, help="RPN-aided watershed to split touching nuclei."),
     click.option("--two-pass/--no-two-pass", default=None,
                  help="Second pass with foreground normalization (default: as the model was trained)."),
-    click.option("--min-size-fraction", default=0.2,
+    click.option("--min-size-fraction", type=click.FloatRange(min=0), default=0.2,
                  help="Remove objects smaller than this fraction of the mean nucleus area."),
-    click.option("--nucleus-diameter", type=float, default=None,
+    click.option("--nucleus-diameter", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Typical nucleus diameter in pixels (default: estimated from the image)."),
-    click.option("--tile-size", type=int, default=None,
+    click.option("--tile-size", type=click.IntRange(min=0), default=None, callback=_check_tile_size,
                  help="Segment larger images in overlapping tiles of this many pixels, labels merged across seams "
-                      "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF)."),
+                      "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF). 0: whole images."),
     click.option("--augment/--no-augment", default=False,
                  help="Test-time augmentation: average the final pass over the image's 8 flips and transposes "
                       "(2.5-4x slower; a little more accurate)."),

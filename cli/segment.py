@@ -11,6 +11,22 @@ import click
 
 from ._common import load_config, segment_options, split_params
 
+RUN_FILES = ("summary.csv", "nuset_run.json")  # per run, in the --output folder
+
+
+def _check_output_folder(output: Path, replace_run_files: bool) -> None:
+    """Before any work: the folder can be made, and an earlier run's summary
+    is not replaced unless asked (--overwrite, or --resume to continue it)."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the output folder {output}: {exc}") from exc
+    for name in RUN_FILES:
+        if (output / name).exists() and not replace_run_files:
+            raise click.ClickException(
+                f"{output / name} exists (an earlier run's); pass --overwrite to replace it, --resume to continue "
+                "that run, or choose another --output folder")
+
 
 @click.command(context_settings={"show_default": True})
 @click.argument("inputs", nargs=-1, required=True)
@@ -19,13 +35,13 @@ from ._common import load_config, segment_options, split_params
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
               help="Output folder (input sub-folders are mirrored). Default: next to each image.")
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders (and ** in patterns).")
-@click.option("--channel", type=int, default=None, help="Channel to segment in multi-channel images (0-based).")
+@click.option("--channel", type=click.IntRange(min=0), default=None, help="Channel to segment in multi-channel images (0-based).")
 @click.option("--rois", is_flag=True, help="Also write <name>_rois.zip (ImageJ ROIs, one per nucleus).")
 @click.option("--measurements", is_flag=True, help="Also write <name>_measurements.csv (one row per nucleus).")
 @click.option("--overlay", is_flag=True, help="Also write <name>_overlay.png (outlines on the image).")
-@click.option("--pixel-size", type=float, default=None,
+@click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Microns per pixel for measurements (default: from TIFF metadata, else pixels).")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (and an earlier run's summary).")
 @click.option("--resume", is_flag=True, help="Skip images whose outputs are all present.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Run on a local Dask cluster with this many processes.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
@@ -50,6 +66,8 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
     batch = BatchOptions(model=model, device=device, params=params, channel=channel, rois=rois,
                          measurements=measurements, overlay=overlay, pixel_size=pixel_size,
                          overwrite=overwrite, resume=resume)
+    if output:
+        _check_output_folder(Path(output), overwrite or resume)
     try:
         preload(batch)
     except (ModelFileError, ValueError) as exc:
@@ -75,8 +93,11 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
             raise click.ClickException(str(exc)) from exc
     failed = [r for r in rows if r["status"] == "error"]
     if output:
-        write_summary(Path(output) / "summary.csv", rows)
-        write_run_record(Path(output) / "nuset_run.json", batch, jobs, started)
+        try:
+            write_summary(Path(output) / RUN_FILES[0], rows)
+            write_run_record(Path(output) / RUN_FILES[1], batch, jobs, started)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the run summary: {exc}") from exc
     done = sum(r["status"] == "ok" for r in rows)
     click.echo(f"{done} segmented, {len(rows) - done - len(failed)} skipped, {len(failed)} failed"
                + (f"; summary in {Path(output) / 'summary.csv'}" if output else ""), err=True)

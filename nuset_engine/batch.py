@@ -17,12 +17,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .io import atomic_write, read_image, to_grayscale, write_csv, write_labels
+from .io import IMAGE_SUFFIXES, atomic_write, read_image, to_grayscale, write_csv, write_labels
 
 __all__ = ["Job", "BatchOptions", "plan_jobs", "process_job", "run_batch", "write_summary", "write_run_record",
            "OUTPUT_SUFFIXES", "IMAGE_SUFFIXES", "preload"]
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 OUTPUT_SUFFIXES = {"labels": "_labels.tif", "rois": "_rois.zip", "measurements": "_measurements.csv",
                    "overlay": "_overlay.png"}
 SUMMARY_COLUMNS = ["image", "status", "nuclei", "mean_area", "seconds", "error"]
@@ -125,8 +124,12 @@ def process_job(job: Job, options: BatchOptions) -> dict:
     if options.resume and len(existing) == len(targets):
         import tifffile
 
-        labels = tifffile.imread(targets[0])
-        return _row(job, status="skipped (complete)", nuclei=int(labels.max()))
+        try:
+            labels = tifffile.imread(targets[0])
+        except Exception as exc:  # noqa: BLE001 - whatever the reader says, the file is not usable
+            return _row(job, status="error", error=f"{targets[0]}: cannot read these existing labels ({exc}); "
+                                                   "delete the file, or pass --overwrite to segment the image again")
+        return _row(job, status="skipped (complete)", nuclei=int(labels.max(initial=0)))
     if existing and not (options.overwrite or options.resume):
         return _row(job, status="error", error=f"{existing[0]} exists; pass --overwrite to replace or --resume to skip")
     for target in targets:  # temp files of a run that was killed mid-write
@@ -145,13 +148,17 @@ def process_job(job: Job, options: BatchOptions) -> dict:
         n = _max_label(labels)
         _write_outputs(job, options, image, labels, pixel_size, n)
         mean_area = float(_count_nonzero(labels) / n) if n else 0.0
-    except (OSError, ValueError) as exc:
-        return _row(job, status="error", error=str(exc))
+    except (OSError, ValueError, MemoryError) as exc:
+        message = str(exc)
+        return _row(job, status="error", error=message if job.source in message else f"{job.source}: {message}")
     except Exception as exc:  # a batch must go on: report anything else with its type
         return _row(job, status="error", error=f"{job.source}: {type(exc).__name__}: {exc}")
     finally:
         labels = None  # release the memory map before its file goes
-        scratch.unlink(missing_ok=True)
+        try:
+            scratch.unlink(missing_ok=True)
+        except OSError:  # an unusable output folder: the error above says so
+            pass
     return _row(job, nuclei=n, mean_area=round(mean_area, 2), seconds=round(time.perf_counter() - t0, 3))
 
 

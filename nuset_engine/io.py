@@ -18,6 +18,7 @@ __all__ = ["read_image", "to_grayscale", "write_labels", "write_csv", "atomic_wr
 
 _TIFF = {".tif", ".tiff"}
 _OTHER = {".png", ".jpg", ".jpeg", ".bmp"}
+IMAGE_SUFFIXES = tuple(sorted(_TIFF | _OTHER))  # what read_image reads
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -44,8 +45,12 @@ def read_image(path: str | Path) -> np.ndarray:
             import imageio.v3 as iio
 
             image = np.asarray(iio.imread(path))
+    except MemoryError:
+        raise MemoryError(f"{path}: the image is too large to load whole; segment it in tiles (tile_size, "
+                          "--tile-size 2048), which reads a TIFF region by region") from None
     except Exception as exc:  # each reader raises its own types for corrupt data
-        raise ValueError(f"{path}: cannot read the image ({exc}); the file may be truncated or corrupt") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__  # not imageio's plugin hints
+        raise ValueError(f"{path}: cannot read the image ({reason}); the file may be truncated or corrupt") from exc
     if image.size == 0:
         raise ValueError(f"{path}: cannot read the image (no pixel data); the file may be truncated or corrupt")
     return image
@@ -63,6 +68,8 @@ def to_grayscale(image: np.ndarray, channel: int | None = None, source: str = "i
     image = np.asarray(image)
     image = np.squeeze(image) if image.ndim > 2 and min(image.shape) == 1 else image
     if image.ndim == 2:
+        if channel not in (None, 0):
+            raise ValueError(f"{source}: channel {channel} requested but the image has 1 channel")
         return image
     if image.ndim == 3:
         channel_last = image.shape[-1] <= 8 and image.shape[0] > 8
@@ -108,6 +115,8 @@ class LazyPlane:
         self._array, self._index, self.channel = array, None, channel
         squeezed = [i for i, v in enumerate(shape) if v != 1]
         if len(squeezed) == 2:
+            if channel not in (None, 0):
+                raise ValueError(f"{self.path}: channel {channel} requested but the image has 1 channel")
             self._axes = squeezed
             self._channel_axis = None
         elif len(squeezed) == 3:
@@ -132,7 +141,11 @@ class LazyPlane:
         index[self._axes[0]], index[self._axes[1]] = rows, cols
         if self._channel_axis is not None:
             index[self._channel_axis] = slice(None) if self.channel is None else self.channel
-        block = np.asarray(self._array[tuple(index)])
+        try:
+            block = np.asarray(self._array[tuple(index)])
+        except Exception as exc:  # a damaged strip or tile shows only when it is read
+            raise ValueError(f"{self.path}: cannot read the image ({exc}); the file may be truncated or "
+                             "corrupt") from exc
         if self._channel_axis is not None and self.channel is None:
             if self._channel_axis < self._axes[0]:
                 block = np.moveaxis(block, 0, -1)

@@ -49,7 +49,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" picks CUDA when available; asking for CUDA without one is an error."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use device='cpu' or 'auto'")
     if device.type not in ("cpu", "cuda"):
@@ -281,6 +284,7 @@ class Segmenter:
         labels : (H, W) uint16 (uint32 above 65535 nuclei), 0 = background.
         details : only when ``return_details``.
         """
+        _check_params(min_score=min_score, nms_threshold=nms_threshold, min_size_fraction=min_size_fraction)
         if two_pass is None:
             two_pass = self.two_pass
         params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=bool(two_pass),
@@ -329,6 +333,14 @@ class Segmenter:
         if not return_details:
             return labels
         return labels, SegmentationDetails(prob.astype(np.float32), boxes, scores, scale, base / scale, params)
+
+
+def _check_params(*, min_score: float, nms_threshold: float, min_size_fraction: float) -> None:
+    for name, value in (("min_score", min_score), ("nms_threshold", nms_threshold)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    if not min_size_fraction >= 0:
+        raise ValueError(f"min_size_fraction must be 0 (keep all objects) or more, got {min_size_fraction}")
 
 
 def interior_mask(maps: np.ndarray) -> np.ndarray:
