@@ -140,6 +140,11 @@ def test_clear_errors(runnuset, sample, tmp_path):
 
     with pytest.raises(ValidationError, match="Model file not found"):
         missing.validate_module(pipeline)
+    tiny_tiles = new_module(runnuset, tile_size=100)
+    with pytest.raises(ValidationError, match="Tiles need at least 192 pixels"):
+        tiny_tiles.validate_module(pipeline)
+    new_module(runnuset, tile_size=0).validate_module(pipeline)
+    new_module(runnuset, tile_size=1024).validate_module(pipeline)
 
 
 def test_module_is_listed_without_the_engine_and_says_what_to_install(sample, monkeypatch):
