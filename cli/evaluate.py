@@ -20,6 +20,16 @@ TABLE = [
 ]
 
 
+def _check_output_file(output: Path, overwrite: bool) -> None:
+    """Before any work: the folder exists, and an existing file is not
+    replaced unless asked (--overwrite)."""
+    if not output.parent.is_dir():
+        raise click.ClickException(f"{output}: the folder {output.parent} does not exist; create it or choose "
+                                   "another --output")
+    if output.exists() and not overwrite:
+        raise click.ClickException(f"{output} exists; pass --overwrite to replace it, or choose another --output")
+
+
 def format_table(summary: dict) -> str:
     rows = []
     for key, name in TABLE:
@@ -33,22 +43,28 @@ def format_table(summary: dict) -> str:
 @click.option("--labels", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--split", type=click.Choice(["validation", "training", "all"]), default="validation",
               help="Which images of the fixed hash split to evaluate.")
-@click.option("--validation-fraction", default=0.1, help="As given to `nuset train`.")
+@click.option("--validation-fraction", type=click.FloatRange(0, 1), default=0.1, help="As given to `nuset train`.")
 @click.option("--method", type=click.Choice(["nuset", "otsu"]), default="nuset",
               help="nuset, or the classical Otsu + watershed baseline.")
-@click.option("--scale", default=1.0, help="Up-scale images and labels by this factor first (size robustness).")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              help="Up-scale images and labels by this factor first (size robustness).")
 @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Also save the metrics as JSON.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @segment_options
-def evaluate(images, labels, split, validation_fraction, method, scale, output, model, device, **options) -> None:
+def evaluate(images, labels, split, validation_fraction, method, scale, output, overwrite, model, device,
+             **options) -> None:
     """Segment annotated images and print pixel, object and AP metrics (pooled over the set)."""
     import numpy as np
     from skimage.transform import rescale
 
     from nuset_engine.baseline import otsu_watershed
     from nuset_engine.data import find_pairs, load_pairs, split_pairs
+    from nuset_engine.io import atomic_write
     from nuset_engine.metrics import evaluate_pair, pool
 
     params, _ = split_params(options)
+    if output:
+        _check_output_file(Path(output), overwrite)
     try:
         pairs = find_pairs(images, labels)
     except ValueError as exc:
@@ -57,7 +73,8 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
         training, validation = split_pairs(pairs, validation_fraction)
         pairs = validation if split == "validation" else training
     if not pairs:
-        raise click.ClickException(f"no images in the {split} split")
+        raise click.ClickException(f"no images in the {split} split (--validation-fraction {validation_fraction}); "
+                                   "try --split all")
     if method == "otsu":
         segment, kwargs = otsu_watershed, {}
     else:
@@ -65,15 +82,27 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
         segment, kwargs = segmenter.segment, params
         if params["two_pass"] is None:  # record what ran
             params["two_pass"] = segmenter.two_pass
+    try:
+        samples = load_pairs(pairs)  # every file is checked before any work
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     results = []
-    with click.progressbar(load_pairs(pairs), label=f"evaluating {len(pairs)} images", file=sys.stderr) as bar:
-        for image, truth in bar:
-            if scale != 1.0:
-                image = rescale(image.astype(np.float32), scale, order=1, preserve_range=True)
-                truth = rescale(truth, scale, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
-            results.append(evaluate_pair(truth, segment(image, **kwargs)))
+    with click.progressbar(zip(pairs, samples), length=len(pairs), label=f"evaluating {len(pairs)} images",
+                           file=sys.stderr) as bar:
+        for (_, image_path, _), (image, truth) in bar:
+            try:
+                if scale != 1.0:
+                    image = rescale(image.astype(np.float32), scale, order=1, preserve_range=True)
+                    truth = rescale(truth, scale, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+                results.append(evaluate_pair(truth, segment(image, **kwargs)))
+            except ValueError as exc:  # e.g. a parameter the engine refuses
+                raise click.ClickException(f"{image_path}: {exc}") from exc
     summary = pool(results)
     click.echo(format_table(summary))
     if output:
-        Path(output).write_text(json.dumps({"method": method, "split": split, "scale": scale, "params": params,
-                                            "model": model or "default", "metrics": summary}, indent=2))
+        record = json.dumps({"method": method, "split": split, "scale": scale, "params": params,
+                             "model": model or "default", "metrics": summary}, indent=2)
+        try:
+            atomic_write(output, lambda tmp: Path(tmp).write_text(record))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc}") from exc

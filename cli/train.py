@@ -13,12 +13,13 @@ import click
 @click.option("--width-multipliers", nargs=5, type=int, default=(1, 2, 4, 8, 16),
               help="Channels of the 4 encoder levels and the bottleneck, in multiples of --base-width "
                    "(the paper doubles per level; e.g. 1 2 6 12 24 widens only the cheap deep levels).")
-@click.option("--epochs", default=35)
-@click.option("--steps-per-epoch", default=200)
-@click.option("--batch-size", default=8)
-@click.option("--crop-size", default=256, help="Training crop side in pixels (multiple of 16).")
+@click.option("--epochs", type=click.IntRange(min=1), default=35)
+@click.option("--steps-per-epoch", type=click.IntRange(min=1), default=200)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8)
+@click.option("--crop-size", type=click.IntRange(min=32), default=256,
+              help="Training crop side in pixels (a multiple of 16, at least 32).")
 @click.option("--optimizer", type=click.Choice(["rmsprop", "adam"]), default="rmsprop")
-@click.option("--lr", default=5e-5, help="Learning rate.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5, help="Learning rate.")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant")
 @click.option("--synthetic-ratio", default=1.0, help="Synthetic images drawn per real image (0 disables).")
 @click.option("--synthetic-images", default=200, help="Size of the synthetic image pool.")
@@ -28,14 +29,18 @@ import click
               help="Also learn each nucleus' centre-distance map, which splits touching nuclei in the watershed.")
 @click.option("--camera-augmentation/--no-camera-augmentation", default=False,
               help="Also imitate other microscopes: raised background, noise, uneven illumination.")
-@click.option("--validation-fraction", default=0.1, help="Fraction of images held out by the id hash.")
-@click.option("--max-validation-images", type=int, default=None, help="Validate on at most this many images.")
-@click.option("--scale-min", default=0.5, help="Smallest scale augmentation factor.")
-@click.option("--scale-max", default=2.0, help="Largest scale augmentation factor.")
-@click.option("--matched-scale-fraction", default=0.0,
+@click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              help="Fraction of images held out by the id hash (both sides need images).")
+@click.option("--max-validation-images", type=click.IntRange(min=1), default=None,
+              help="Validate on at most this many images (default: all of the validation split).")
+@click.option("--scale-min", type=click.FloatRange(min=0, min_open=True), default=0.5,
+              help="Smallest scale augmentation factor.")
+@click.option("--scale-max", type=click.FloatRange(min=0, min_open=True), default=2.0,
+              help="Largest scale augmentation factor.")
+@click.option("--matched-scale-fraction", type=click.FloatRange(0, 1), default=0.0,
               help="Fraction of crops scaled so their nuclei have the training nucleus size (x0.67-1.75), "
                    "the scale the segmenter resizes every image to; the rest use --scale-min/--scale-max.")
-@click.option("--ema-decay", default=0.0,
+@click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="Validate and save an exponential moving average of the weights with this decay per step "
                    "(e.g. 0.998; 0 saves the weights as trained).")
 @click.option("--seed", default=0)

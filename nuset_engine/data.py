@@ -12,7 +12,7 @@ from skimage.segmentation import relabel_sequential
 from skimage.transform import resize
 
 from .anchors import anchor_base_size, generate_anchors, masks_to_boxes
-from .io import read_image
+from .io import read_image, to_grayscale
 from .network import STRIDE
 from .normalize import foreground_normalize, whole_image_normalize
 from .rpn import rpn_targets
@@ -64,7 +64,24 @@ def as_instance_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(read_image(i), as_instance_labels(read_image(lab))) for _, i, lab in pairs]
+    """``(image, instance labels)`` for the ``(id, image_path, label_path)``
+    tuples of :func:`find_pairs`: RGB images as luminance
+    (:func:`~nuset_engine.io.to_grayscale`), each label image checked to have
+    its image's shape. Raises ValueError naming the file and the fix."""
+    samples = []
+    for _, image_path, label_path in pairs:
+        image = read_image(image_path)
+        try:
+            image = to_grayscale(image, source=str(image_path))
+        except ValueError as exc:  # no --channel here: the fix is in the file
+            raise ValueError(f"{exc}; for training and evaluation, save the nuclear channel as a single-plane "
+                             "image") from exc
+        labels = as_instance_labels(read_image(label_path))
+        if labels.shape != image.shape:
+            raise ValueError(f"{label_path}: labels of shape {labels.shape} do not match the image {image_path} "
+                             f"of shape {image.shape}; each label image must have its image's height and width")
+        samples.append((image, labels))
+    return samples
 
 
 def _mirror_pad(image, labels, pad):

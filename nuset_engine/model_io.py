@@ -58,6 +58,24 @@ def save_model(path: str | Path, net: NuSeTNet, metadata: dict | None = None, ha
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
 
 
+#: What every model file holds besides ``format``, and of which type.
+_PAYLOAD_TYPES = {"format_version": int, "config": dict, "metadata": dict, "state_dict": dict, "sha256": str}
+
+
+def _payload_problem(payload: dict) -> str | None:
+    """What is missing or of the wrong type in a model file's payload, if anything."""
+    for key, kind in _PAYLOAD_TYPES.items():
+        if key not in payload:
+            return f"missing {key!r}"
+        value = payload[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{key!r} is of type {type(value).__name__}, expected {kind.__name__}"
+    for name, tensor in payload["state_dict"].items():
+        if not isinstance(tensor, torch.Tensor):
+            return f"'state_dict' holds a {type(tensor).__name__} under {name!r}"
+    return None
+
+
 def load_model(path: str | Path | None = None) -> tuple[NuSeTNet, dict]:
     """Read a model file; returns the network (float32, eval mode) and its metadata.
 
@@ -84,10 +102,17 @@ def load_model(path: str | Path | None = None) -> tuple[NuSeTNet, dict]:
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a NuSeT model file (models are written by `nuset train`)")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:  # a newer layout: check nothing else
         raise ModelFileError(
-            f"{path}: model format version {payload['format_version']} is newer than this NuSeT "
-            f"understands ({FORMAT_VERSION}); upgrade NuSeT"
+            f"{path}: model format version {version} is newer than this NuSeT understands ({FORMAT_VERSION}); "
+            "upgrade NuSeT"
+        )
+    problem = _payload_problem(payload)
+    if problem:
+        raise ModelFileError(
+            f"{path}: not a valid NuSeT model file ({problem}); it is damaged or was not written by NuSeT: "
+            "use the shipped model or one written by `nuset train`"
         )
     state = payload["state_dict"]
     if _checksum(state) != payload.get("sha256"):

@@ -24,7 +24,7 @@ from .data import NuSeTDataset, find_pairs, load_pairs, split_pairs
 from .io import atomic_write
 from .metrics import evaluate_pair, pool
 from .model_io import save_model
-from .network import DOUBLING, NetworkConfig, NuSeTNet
+from .network import DOUBLING, STRIDE, NetworkConfig, NuSeTNet
 from .losses import nuset_loss
 from .segmenter import Segmenter, resolve_device
 from .synthetic import synthetic_dataset
@@ -63,6 +63,35 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a recipe that would fail or train nothing, before any data
+        are read (the checks are written so that NaN fails them too)."""
+        for name in ("epochs", "steps_per_epoch", "batch_size"):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be 1 or more, got {getattr(self, name)}")
+        if self.crop_size % STRIDE or not self.crop_size >= 2 * STRIDE:
+            # the network halves the size 4 times; a 16-pixel crop leaves a 1x1 bottleneck,
+            # which batch norm cannot train on with one crop per batch
+            raise ValueError(f"crop_size must be a multiple of {STRIDE}, at least {2 * STRIDE}, got {self.crop_size}")
+        for name in ("lr", "scale_min", "scale_max"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.scale_min > self.scale_max:
+            raise ValueError(f"scale_min ({self.scale_min}) must not exceed scale_max ({self.scale_max})")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError("validation_fraction must be between 0 and 1 (exclusive: both the training and the "
+                             f"validation split need images), got {self.validation_fraction}")
+        if self.max_validation_images is not None and not self.max_validation_images >= 1:
+            raise ValueError("max_validation_images must be 1 or more (or None for no limit), "
+                             f"got {self.max_validation_images}")
+        if not 0 <= self.matched_scale_fraction <= 1:
+            raise ValueError(f"matched_scale_fraction must be between 0 and 1, got {self.matched_scale_fraction}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -132,6 +161,7 @@ def validate(segmenter: Segmenter, samples, two_pass: bool | None = None, waters
 
 def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print) -> Path:
     """Train a model; returns the path of the best model file."""
+    config.check()  # again: fields may have been changed since the config was made
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.ckpt"
@@ -142,7 +172,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
     pairs = find_pairs(config.images, config.labels)
     train_pairs, val_pairs = split_pairs(pairs, config.validation_fraction)
-    val_pairs = val_pairs[: config.max_validation_images] if config.max_validation_images else val_pairs
+    val_pairs = val_pairs[: config.max_validation_images]  # None: all
     if not train_pairs or not val_pairs:
         raise ValueError(f"need images in both the training and validation split, got {len(train_pairs)}/{len(val_pairs)}")
     log(f"{len(train_pairs)} training and {len(val_pairs)} validation images")
@@ -162,8 +192,6 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
                                width_multipliers=config.width_multipliers)
     net = NuSeTNet(net_config).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, net.parameters(), config.lr)
-    if not 0 <= config.ema_decay < 1:
-        raise ValueError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
     # With ema_decay, validation and the saved model use an exponential moving
     # average of the weights and batch-norm statistics (smoother than the last step's).
     ema = AveragedModel(net, multi_avg_fn=ema_update(config.ema_decay), use_buffers=True) if config.ema_decay else None
