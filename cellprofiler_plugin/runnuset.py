@@ -155,11 +155,11 @@ class RunNuSeT(ImageSegmentation):
                 raise ValidationError(f"Model file not found: {self.model_file.value!r}", self.model_file)
         if self.tile_size.value:
             try:
-                from nuset_engine.tiling import DEFAULT_MARGIN, MIN_CORE
+                from nuset_engine.tiling import MIN_TILE_SIZE
             except ImportError:  # running says what to install
                 return
-            if self.tile_size.value < 2 * DEFAULT_MARGIN + MIN_CORE:
-                raise ValidationError(f"Tiles need at least {2 * DEFAULT_MARGIN + MIN_CORE} pixels (1024-2048 work "
+            if self.tile_size.value < MIN_TILE_SIZE:
+                raise ValidationError(f"Tiles need at least {MIN_TILE_SIZE} pixels (1024-2048 work "
                                       "well), or 0 for whole images", self.tile_size)
 
     def upgrade_settings(self, setting_values, variable_revision_number, module_name):

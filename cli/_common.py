@@ -8,10 +8,10 @@ def _check_tile_size(ctx, param, value):
     """Tiles need room for their margins: refuse a size the engine would
     refuse for every image, before any work (0 means whole images)."""
     if value:
-        from nuset_engine.tiling import DEFAULT_MARGIN, MIN_CORE
+        from nuset_engine.tiling import MIN_TILE_SIZE
 
-        if value < 2 * DEFAULT_MARGIN + MIN_CORE:
-            raise click.BadParameter(f"{value} is too small; tiles need at least {2 * DEFAULT_MARGIN + MIN_CORE} "
+        if value < MIN_TILE_SIZE:
+            raise click.BadParameter(f"{value} is too small; tiles need at least {MIN_TILE_SIZE} "
                                      "pixels (1024-2048 work well), or 0 for whole images")
     return value or None
 

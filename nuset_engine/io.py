@@ -21,6 +21,13 @@ _OTHER = {".png", ".jpg", ".jpeg", ".bmp"}
 IMAGE_SUFFIXES = tuple(sorted(_TIFF | _OTHER))  # what read_image reads
 
 
+def _unreadable(path, exc: BaseException) -> ValueError:
+    """The error for a file a reader fails on: its first line only (not
+    imageio's plugin hints), or the exception's type when it says nothing."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ValueError(f"{path}: cannot read the image ({reason}); the file may be truncated or corrupt")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read a TIFF/PNG/JPEG as a numpy array (all planes/channels kept).
 
@@ -49,8 +56,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise MemoryError(f"{path}: the image is too large to load whole; segment it in tiles (tile_size, "
                           "--tile-size 2048), which reads a TIFF region by region") from None
     except Exception as exc:  # each reader raises its own types for corrupt data
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__  # not imageio's plugin hints
-        raise ValueError(f"{path}: cannot read the image ({reason}); the file may be truncated or corrupt") from exc
+        raise _unreadable(path, exc) from exc
     if image.size == 0:
         raise ValueError(f"{path}: cannot read the image (no pixel data); the file may be truncated or corrupt")
     return image
@@ -108,7 +114,7 @@ class LazyPlane:
             if not hasattr(array, "shape"):  # a pyramid: full resolution
                 array = array["0"]
         except Exception as exc:
-            raise ValueError(f"{self.path}: cannot read the image ({exc}); the file may be truncated or corrupt") from exc
+            raise _unreadable(self.path, exc) from exc
         shape = tuple(int(v) for v in array.shape)
         if any(v == 0 for v in shape):
             raise ValueError(f"{self.path}: cannot read the image (no pixel data); the file may be truncated or corrupt")
@@ -144,8 +150,7 @@ class LazyPlane:
         try:
             block = np.asarray(self._array[tuple(index)])
         except Exception as exc:  # a damaged strip or tile shows only when it is read
-            raise ValueError(f"{self.path}: cannot read the image ({exc}); the file may be truncated or "
-                             "corrupt") from exc
+            raise _unreadable(self.path, exc) from exc
         if self._channel_axis is not None and self.channel is None:
             if self._channel_axis < self._axes[0]:
                 block = np.moveaxis(block, 0, -1)

@@ -35,10 +35,11 @@ from .normalize import as_float_image, normalize_with
 from .resample import nearest_window, resample_window, scaled_shape
 from .watershed import label_dtype
 
-__all__ = ["tile_windows", "segment_tiled", "Moments", "DEFAULT_MARGIN", "MIN_CORE"]
+__all__ = ["tile_windows", "segment_tiled", "Moments", "DEFAULT_MARGIN", "MIN_CORE", "MIN_TILE_SIZE"]
 
 DEFAULT_MARGIN = 64  # pixels of context (network scale) around each tile's core
 MIN_CORE = 64  # smallest core side (network scale), however large the margin must be
+MIN_TILE_SIZE = 2 * DEFAULT_MARGIN + MIN_CORE  # a core and its margins on both sides
 
 
 class Moments:
@@ -176,8 +177,8 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     from .segmenter import SegmentationDetails, _empty_result, min_object_size, typical_size
 
     tile_size = int(params["tile_size"])
-    if tile_size < 2 * DEFAULT_MARGIN + MIN_CORE:
-        raise ValueError(f"tile_size must be at least {2 * DEFAULT_MARGIN + MIN_CORE} pixels, got {tile_size}")
+    if tile_size < MIN_TILE_SIZE:
+        raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE} pixels, got {tile_size}")
     if len(image.shape) != 2:
         raise ValueError(f"expected a 2-D grayscale image, got an array of shape {tuple(image.shape)}; "
                          "select one channel (and one plane) first")
