@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-__all__ = ["read_image", "to_grayscale", "write_labels", "write_csv", "atomic_write", "LazyPlane", "open_plane"]
+__all__ = ["read_image", "read_plane", "to_grayscale", "write_labels", "write_csv", "atomic_write", "LazyPlane",
+           "open_plane"]
 
 _TIFF = {".tif", ".tiff"}
 _OTHER = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -28,15 +29,116 @@ def _unreadable(path, exc: BaseException) -> ValueError:
     return ValueError(f"{path}: cannot read the image ({reason}); the file may be truncated or corrupt")
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read a TIFF/PNG/JPEG as a numpy array (all planes/channels kept).
+# tifffile's axis letters (``series.axes``): Y and X are the plane; C (channels)
+# and S (samples: RGB) are channels; Q (other) and I (a page sequence) mean the
+# file does not say; every other letter (Z depth, T time, ...) is a stack.
+_CHANNEL_AXES = "CS"
+_UNKNOWN_AXES = "QI"
+_STACK_NAMES = {"Z": "a Z-stack", "T": "a time series"}
+_ONE_PLANE = ("NuSeT segments single 2-D planes: save one plane (Fiji: Image > Stacks > Tools > Make Substack...), "
+              "or one file per plane")
 
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        With the file name and the reason (missing, empty, unsupported,
-        truncated or corrupt).
+
+def _dims(shape) -> str:
+    return "x".join(str(int(n)) for n in shape)
+
+
+def _stack_error(source, shape, axes: str | None) -> ValueError | None:
+    """The error for an image the file's own axes say is a stack (Z, time, or
+    any other non-channel axis of size > 1); None when it is not one."""
+    if axes is None or len(axes) != len(shape):
+        return None
+    letters = [a for a, n in zip(axes, shape) if n > 1 and a not in "YX" + _CHANNEL_AXES + _UNKNOWN_AXES]
+    if not letters:
+        return None
+    names = getattr(tifffile.TIFF, "AXES_NAMES", {})  # "A" -> "angle", ...
+    what = " and ".join(_STACK_NAMES.get(a, f"a stack along '{names.get(a, 'unknown')}' ({a})") for a in letters)
+    return ValueError(f"{source}: {what} (axes {axes}, {_dims(shape)}); {_ONE_PLANE}")
+
+
+def _plan(shape, axes: str | None, channel: int | None, source) -> tuple[int, int, int | None, bool]:
+    """How one 2-D plane is taken from an array of ``shape``: the indices of
+    its Y and X axes, of the channel axis (None if there is none), and whether
+    the plane is the luminance of RGB(A) samples; other axes have size 1.
+
+    With ``axes`` (tifffile's letters, one per axis) the file's own axes
+    decide; without them, or where the file does not say (Q, I), the shape
+    does: a small first or last axis (<= 8) is taken as channels.
     """
+    shape = tuple(int(n) for n in shape)
+    if axes is not None and "Y" in axes and "X" in axes:
+        error = _stack_error(source, shape, axes)
+        if error is not None:
+            raise error
+        extra = [i for i, n in enumerate(shape) if n > 1 and axes[i] not in "YX"]
+        if not any(axes[i] in _UNKNOWN_AXES for i in extra):
+            y, x = axes.index("Y"), axes.index("X")
+            if not extra:
+                _check_channel(channel, 1, source)
+                return y, x, None, False
+            if len(extra) > 1:  # channels of RGB images
+                raise ValueError(f"{source}: an image with channels and RGB samples (axes {axes}, {_dims(shape)}); "
+                                 "NuSeT reads one channel: save the nuclear channel as a single-plane image")
+            c = extra[0]
+            if channel is not None:
+                _check_channel(channel, shape[c], source)
+                return y, x, c, False
+            if axes[c] == "S" and shape[c] in (3, 4) and c == len(shape) - 1:
+                return y, x, c, True
+            raise ValueError(f"{source}: {shape[c]}-channel image of shape {shape} (axes {axes}); choose one channel")
+    kept = [i for i, n in enumerate(shape) if n != 1] if len(shape) > 2 else list(range(len(shape)))
+    if len(kept) == 2:
+        _check_channel(channel, 1, source)
+        return kept[0], kept[1], None, False
+    unknown = f"the file does not record its meaning (axes {axes})" if axes else "its meaning is unknown"
+    if len(kept) == 3:
+        channel_last = shape[kept[2]] <= 8 and shape[kept[0]] > 8
+        c = kept[2] if channel_last else kept[0]
+        y, x = (i for i in kept if i != c)
+        n = shape[c]
+        if channel is not None:
+            _check_channel(channel, n, source)
+            return y, x, c, False
+        if channel_last and n in (3, 4):
+            return y, x, c, True
+        if n <= 8:
+            raise ValueError(
+                f"{source}: {n}-channel image of shape {shape}, taking its {'last' if channel_last else 'first'} "
+                f"axis as channels, but {unknown}; choose one channel, or, if the {n} planes are Z slices or time "
+                f"points, save one plane (Fiji: Image > Stacks > Tools > Make Substack...)")
+    unknown = (f"the file does not record the meaning of its other axes (axes {axes})" if axes
+               else "the meaning of its other axes is unknown")
+    raise ValueError(f"{source}: image of shape {shape} is not a single 2-D plane and {unknown}; NuSeT segments "
+                     "2-D images (split stacks into planes or pick one channel)")
+
+
+def _check_channel(channel: int | None, n: int, source) -> None:
+    if channel is not None and not 0 <= channel < n:
+        raise ValueError(f"{source}: channel {channel} requested but the image has {n} channel{'s' * (n != 1)}")
+
+
+def _take(array, plan, rows=slice(None), cols=slice(None), channel: int | None = None) -> np.ndarray:
+    """The region ``rows, cols`` of the plane ``plan`` (from :func:`_plan`) of
+    ``array`` (numpy, or zarr: only that region is read)."""
+    y, x, c, luminance = plan
+    index = [0] * len(array.shape)
+    index[y], index[x] = rows, cols
+    if c is not None:
+        index[c] = slice(None) if luminance else channel
+    block = np.asarray(array[tuple(index)])
+    order = sorted(i for i, v in enumerate(index) if isinstance(v, slice))
+    wanted = [y, x, c] if luminance else [y, x]
+    if order != wanted:
+        block = block.transpose([order.index(i) for i in wanted])
+    if luminance:
+        block = block[..., :3].astype(np.float32) @ np.array([0.2989, 0.5870, 0.1140], np.float32)
+    return block
+
+
+def _read(path: str | Path) -> tuple[np.ndarray, str | None]:
+    """The image of a file and its axes (tifffile's letters; None for PNG/JPEG).
+    A TIFF whose axes say it is a stack (Z, time) is refused before its pixels
+    are read."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -45,9 +147,14 @@ def read_image(path: str | Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix not in _TIFF | _OTHER:
         raise ValueError(f"{path}: unsupported format {suffix!r}; use TIFF, PNG or JPEG")
+    axes, refused = None, None
     try:
         if suffix in _TIFF:
-            image = tifffile.imread(path)
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                axes = series.axes
+                refused = _stack_error(path, series.shape, axes)
+                image = None if refused else tif.asarray()
         else:
             import imageio.v3 as iio
 
@@ -57,42 +164,63 @@ def read_image(path: str | Path) -> np.ndarray:
                           "--tile-size 2048), which reads a TIFF region by region") from None
     except Exception as exc:  # each reader raises its own types for corrupt data
         raise _unreadable(path, exc) from exc
+    if refused is not None:
+        raise refused
     if image.size == 0:
         raise ValueError(f"{path}: cannot read the image (no pixel data); the file may be truncated or corrupt")
-    return image
+    return image, axes
 
 
-def to_grayscale(image: np.ndarray, channel: int | None = None, source: str = "image") -> np.ndarray:
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a TIFF/PNG/JPEG as a numpy array (channels kept).
+
+    A TIFF's own axes (tifffile's ``series[0].axes``, from ImageJ or OME
+    metadata) are checked: a stack (Z, time: an axis other than Y, X and
+    channels, of size > 1) is refused, as NuSeT segments single 2-D planes.
+    :func:`read_plane` also uses the axes to find the channels.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        With the file name and the reason (missing, empty, unsupported,
+        a stack, truncated or corrupt).
+    """
+    return _read(path)[0]
+
+
+def read_plane(path: str | Path, channel: int | None = None) -> np.ndarray:
+    """The 2-D plane of an image file that NuSeT segments: :func:`read_image`
+    then :func:`to_grayscale` with the file's own axes (a TIFF's C or S axis
+    is its channels, whatever its size or place)."""
+    image, axes = _read(path)
+    return to_grayscale(image, channel, source=str(path), axes=axes)
+
+
+def to_grayscale(image: np.ndarray, channel: int | None = None, source: str = "image",
+                 axes: str | None = None) -> np.ndarray:
     """One 2-D plane from what readers return.
+
+    With ``axes`` (tifffile's letters, one per dimension, e.g. ``"CYX"``,
+    ``"YXS"``, ``"ZYX"``): axes of size 1 are dropped; a C (channels) or S
+    (samples) axis is selected with ``channel``; RGB(A) samples without one
+    give luminance; a Z, T or other stack axis of size > 1 is refused, naming
+    the axes. Q and I (tifffile's "other" and "sequence") say nothing, and
+    are handled as without ``axes``:
 
     - ``(H, W)``: returned as is.
     - ``(H, W, 3|4)`` RGB(A): ``channel`` if given, else luminance
       ``0.2989 R + 0.5870 G + 0.1140 B`` (as the original NuSeT did).
-    - ``(C, H, W)`` with ``C <= 8`` or ``(H, W, C)``: ``channel`` is required.
+    - ``(C, H, W)`` with ``C <= 8`` or ``(H, W, C)``: taken as channels,
+      ``channel`` is required.
     - Anything else (a stack, 4-D) is refused with the shape in the message.
     """
     image = np.asarray(image)
-    image = np.squeeze(image) if image.ndim > 2 and min(image.shape) == 1 else image
-    if image.ndim == 2:
-        if channel not in (None, 0):
-            raise ValueError(f"{source}: channel {channel} requested but the image has 1 channel")
+    if axes is not None and len(axes) != image.ndim:
+        raise ValueError(f"{source}: axes {axes!r} given for an image of {image.ndim} dimensions {image.shape}")
+    if image.ndim == 2 and axes is None:
+        _check_channel(channel, 1, source)
         return image
-    if image.ndim == 3:
-        channel_last = image.shape[-1] <= 8 and image.shape[0] > 8
-        n_channels = image.shape[-1] if channel_last else image.shape[0]
-        if channel is not None:
-            if not 0 <= channel < n_channels:
-                raise ValueError(f"{source}: channel {channel} requested but the image has {n_channels} channels")
-            return image[..., channel] if channel_last else image[channel]
-        if channel_last and n_channels in (3, 4):
-            rgb = image[..., :3].astype(np.float32)
-            return rgb @ np.array([0.2989, 0.5870, 0.1140], np.float32)
-        if n_channels <= 8:
-            raise ValueError(f"{source}: {n_channels}-channel image of shape {image.shape}; choose one channel")
-    raise ValueError(
-        f"{source}: image of shape {image.shape} is not a single 2-D plane; NuSeT segments 2-D images "
-        "(split stacks into planes or pick one channel)"
-    )
+    return _take(image, _plan(image.shape, axes, channel, source), channel=channel)
 
 
 class LazyPlane:
@@ -100,8 +228,10 @@ class LazyPlane:
     interface), for images too large to load whole: ``plane[y0:y1, x0:x1]``
     reads only the strips or tiles that region needs.
 
-    Channels follow :func:`to_grayscale`: ``(H, W)``; ``(H, W, C)`` or
-    ``(C, H, W)`` with ``channel``; RGB(A) without one gives luminance.
+    Axes and channels follow :func:`to_grayscale` with the file's own axes:
+    a stack (Z, time) is refused; ``(H, W)``; channels (C, S, or a small
+    first or last axis where the file does not say) with ``channel``;
+    RGB(A) without one gives luminance.
     """
 
     def __init__(self, path: str | Path, channel: int | None = None):
@@ -109,6 +239,8 @@ class LazyPlane:
 
         self.path = Path(path)
         try:
+            with tifffile.TiffFile(self.path) as tif:
+                axes = tif.series[0].axes
             store = tifffile.imread(self.path, aszarr=True)
             array = zarr.open(store, mode="r")
             if not hasattr(array, "shape"):  # a pyramid: full resolution
@@ -118,44 +250,19 @@ class LazyPlane:
         shape = tuple(int(v) for v in array.shape)
         if any(v == 0 for v in shape):
             raise ValueError(f"{self.path}: cannot read the image (no pixel data); the file may be truncated or corrupt")
-        self._array, self._index, self.channel = array, None, channel
-        squeezed = [i for i, v in enumerate(shape) if v != 1]
-        if len(squeezed) == 2:
-            if channel not in (None, 0):
-                raise ValueError(f"{self.path}: channel {channel} requested but the image has 1 channel")
-            self._axes = squeezed
-            self._channel_axis = None
-        elif len(squeezed) == 3:
-            channel_last = shape[squeezed[2]] <= 8 and shape[squeezed[0]] > 8
-            self._channel_axis = squeezed[2] if channel_last else squeezed[0]
-            self._axes = [a for a in squeezed if a != self._channel_axis]
-            n = shape[self._channel_axis]
-            if channel is not None and not 0 <= channel < n:
-                raise ValueError(f"{self.path}: channel {channel} requested but the image has {n} channels")
-            if channel is None and not (channel_last and n in (3, 4)):
-                raise ValueError(f"{self.path}: {n}-channel image of shape {shape}; choose one channel")
-        else:
-            raise ValueError(f"{self.path}: image of shape {shape} is not a single 2-D plane; NuSeT segments "
-                             "2-D images (split stacks into planes or pick one channel)")
-        self.shape = (shape[self._axes[0]], shape[self._axes[1]])
-        self.dtype = np.dtype(np.float32) if channel is None and self._channel_axis is not None else array.dtype
+        self._array, self.channel = array, channel
+        self._plan = _plan(shape, axes if len(axes) == len(shape) else None, channel, self.path)
+        y, x, _, luminance = self._plan
+        self.shape = (shape[y], shape[x])
+        self.dtype = np.dtype(np.float32) if luminance else array.dtype
         self.ndim = 2
 
     def __getitem__(self, key) -> np.ndarray:
         rows, cols = key
-        index = [0] * len(self._array.shape)
-        index[self._axes[0]], index[self._axes[1]] = rows, cols
-        if self._channel_axis is not None:
-            index[self._channel_axis] = slice(None) if self.channel is None else self.channel
         try:
-            block = np.asarray(self._array[tuple(index)])
+            return _take(self._array, self._plan, rows, cols, self.channel)
         except Exception as exc:  # a damaged strip or tile shows only when it is read
             raise _unreadable(self.path, exc) from exc
-        if self._channel_axis is not None and self.channel is None:
-            if self._channel_axis < self._axes[0]:
-                block = np.moveaxis(block, 0, -1)
-            block = block[..., :3].astype(np.float32) @ np.array([0.2989, 0.5870, 0.1140], np.float32)
-        return block
 
     def __array__(self, dtype=None, copy=None):
         block = self[0 : self.shape[0], 0 : self.shape[1]]

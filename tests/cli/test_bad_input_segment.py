@@ -150,6 +150,25 @@ def test_a_channel_a_plain_image_does_not_have_is_refused(runner, tmp_path, good
     assert result.exit_code == 1 and "channel 2 requested but the image has 1 channel" in result.output
 
 
+@pytest.mark.parametrize("options", [[], ["--tile-size", "256"]])
+def test_an_imagej_z_stack_is_refused_naming_its_axes_and_the_batch_goes_on(runner, tmp_path, good, options):
+    # a 3-plane Z-stack used to be refused as a "3-channel image; choose one channel"
+    src = tmp_path / "in"
+    src.mkdir()
+    stack = np.random.default_rng(1).integers(0, 4000, (3, 512, 512), dtype=np.uint16)
+    tifffile.imwrite(src / "a_stack.tif", stack, imagej=True, metadata={"axes": "ZYX"})
+    (src / "good.tif").write_bytes(good.read_bytes())
+    result = segment(runner, src, "-o", tmp_path / "o", *options)
+    assert result.exit_code == 1
+    message = (f"{src / 'a_stack.tif'}: a Z-stack (axes ZYX, 3x512x512); NuSeT segments single 2-D planes: save one "
+               "plane (Fiji: Image > Stacks > Tools > Make Substack...), or one file per plane")
+    assert f"error: {message}" in result.output
+    rows = summary(tmp_path / "o")
+    assert rows["a_stack.tif"]["status"] == "error" and rows["a_stack.tif"]["error"] == message
+    assert rows["good.tif"]["status"] == "ok" and (tmp_path / "o" / "good_labels.tif").exists()
+    assert not (tmp_path / "o" / "a_stack_labels.tif").exists()
+
+
 def test_bmp_files_in_a_folder_are_found(runner, tmp_path, crop):
     import imageio.v3 as iio
 
@@ -176,6 +195,6 @@ def test_an_image_too_large_for_memory_says_to_use_tiles(tmp_path, good, monkeyp
     def no_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 6.71 GiB")
 
-    monkeypatch.setattr(nuset_engine.io.tifffile, "imread", no_memory)
+    monkeypatch.setattr(nuset_engine.io.tifffile.TiffFile, "asarray", no_memory)
     with pytest.raises(MemoryError, match=r"good.tif: the image is too large to load whole; segment it in tiles"):
         read_image(good)
