@@ -16,17 +16,41 @@ def imageplus_to_array(imp) -> np.ndarray:
     (choose a channel in ImageJ first). Java's signed bytes/shorts are
     reinterpreted as the unsigned values ImageJ shows.
     """
-    processor = imp.getProcessor()
-    if imp.getBitDepth() == 24:
-        raise ValueError(f"{imp.getTitle()}: RGB image; split the channels (Image > Color > Split Channels) "
+    return processor_to_array(imp.getProcessor(), str(imp.getTitle()))
+
+
+def processor_to_array(processor, title: str = "image") -> np.ndarray:
+    """An ImageJ1 ``ImageProcessor`` as a 2-D numpy array (see :func:`imageplus_to_array`)."""
+    bit_depth = int(processor.getBitDepth())
+    if bit_depth == 24:
+        raise ValueError(f"{title}: RGB image; split the channels (Image > Color > Split Channels) "
                          "and segment the nuclear one")
     width, height = int(processor.getWidth()), int(processor.getHeight())
     pixels = np.asarray(processor.getPixels())  # jpype arrays expose a buffer: no per-pixel copy
-    if imp.getBitDepth() == 16:
+    if bit_depth == 16:
         pixels = pixels.view(np.uint16)
-    elif imp.getBitDepth() == 8:
+    elif bit_depth == 8:
         pixels = pixels.view(np.uint8)
     return pixels.reshape(height, width).copy()
+
+
+def labels_title(title) -> str:
+    """``<title without extension>-labels`` (as ImageJ's short title), or ``labels``."""
+    import re
+
+    title = str(title or "").strip()
+    title = re.sub(r"\.(ome\.)?[A-Za-z][A-Za-z0-9]{0,4}$", "", title)
+    return f"{title}-labels" if title else "labels"
+
+
+def labeled_imageplus(labels: np.ndarray, source_imp):
+    """Labels as an ImagePlus titled ``<source title>-labels`` with the source's calibration."""
+    short = str(source_imp.getShortTitle() or "")  # as the Fiji command names its label image
+    result = labels_to_imageplus(labels, f"{short}-labels" if short else "labels")
+    calibration = source_imp.getCalibration()
+    if calibration is not None:
+        result.setCalibration(calibration.copy())
+    return result
 
 
 def labels_to_imageplus(labels: np.ndarray, title: str = "labels"):
@@ -49,25 +73,25 @@ def labels_to_imageplus(labels: np.ndarray, title: str = "labels"):
 
 
 def segment_imageplus(imp, add_rois_to_manager: bool = False, model: str | None = None, device: str = "auto",
-                      **params):
+                      roi_zip: str | None = None, **params):
     """Segment the current plane of an ImageJ1 ImagePlus.
 
     Parameters
     ----------
     imp : ij.ImagePlus
     add_rois_to_manager : also add one ROI per nucleus to the ROI Manager
-        (or to ``imp``'s Overlay when there is no ROI Manager).
+        (or to ``imp``'s Overlay when there is no display, with a warning).
+    roi_zip : write the ROIs to this RoiSet zip instead (implies ROIs; works
+        headless).
     model, device, **params : as ``Segmenter.load`` / ``Segmenter.segment``.
 
     Returns
     -------
-    ij.ImagePlus titled ``<title>-labels`` (16-bit labels, 0 = background).
+    ij.ImagePlus titled ``<title>-labels`` (16-bit labels, 0 = background),
+    with ``imp``'s calibration.
     """
     labels = Segmenter.shared(model, device).segment(imageplus_to_array(imp), **params)
-    result = labels_to_imageplus(labels, f"{imp.getShortTitle()}-labels")
-    calibration = imp.getCalibration()
-    if calibration is not None:
-        result.setCalibration(calibration.copy())
-    if add_rois_to_manager:
-        add_rois(labels, imp)
+    result = labeled_imageplus(labels, imp)
+    if add_rois_to_manager or roi_zip is not None:
+        add_rois(labels, imp, roi_zip=roi_zip)
     return result

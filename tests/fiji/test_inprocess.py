@@ -22,7 +22,9 @@ def test_imageplus_round_trip_is_pixel_exact(jvm, dtype):
 def test_segment_imageplus_labels_and_overlay(jvm, segmenter, sample):
     imp = labels_to_imageplus(sample[0], "nuclei")  # a 16-bit ImagePlus holding the sample
     assert np.array_equal(imageplus_to_array(imp), sample[0])
-    result = segment_imageplus(imp, add_rois_to_manager=True)
+    with pytest.warns(UserWarning, match="no display \\(headless\\), so no ROI Manager: the .* ROIs are on the "
+                                         "Overlay of 'nuclei' instead"):
+        result = segment_imageplus(imp, add_rois_to_manager=True)
     expected = segmenter.segment(sample[0])
     assert result.getTitle() == "nuclei-labels" and result.getBitDepth() == 16
     assert np.array_equal(imageplus_to_array(result), expected)  # labels -> ImagePlus pixel exact
@@ -44,3 +46,14 @@ def test_rgb_imageplus_is_refused_clearly(jvm):
     imp = jimport("ij.ImagePlus")("rgb", jimport("ij.process.ColorProcessor")(8, 8))
     with pytest.raises(ValueError, match="RGB image; split the channels"):
         segment_imageplus(imp)
+
+
+def test_segment_imageplus_roi_zip_and_calibration(jvm, segmenter, sample, tmp_path):
+    import roifile
+
+    imp = labels_to_imageplus(sample[0], "nuclei.tif")
+    imp.getCalibration().pixelWidth = 0.65
+    result = segment_imageplus(imp, roi_zip=str(tmp_path / "RoiSet.zip"))  # headless: a file, not the Overlay
+    assert result.getCalibration().pixelWidth == pytest.approx(0.65)
+    assert imp.getOverlay() is None
+    assert len(roifile.roiread(tmp_path / "RoiSet.zip")) == segmenter.segment(sample[0]).max()

@@ -25,7 +25,8 @@ final class Bridge {
 
     String python;
     double minScore = 0.85, nmsThreshold = 0.3, minSizeFraction = 0.2, nucleusDiameter = 0;
-    int tileSize = 0;
+    /** "auto" (the Python side decides: tiles for large images), "0" (whole image) or a tile size in pixels. */
+    String tileSize = "auto";
     /** Foreground-normalization pass: as the model was trained, or forced off / on. */
     static final String[] PASSES = {"as_trained", "one", "two"};
     String passes = PASSES[0];
@@ -57,7 +58,7 @@ final class Bridge {
         nmsThreshold = number(options, "nms_threshold", nmsThreshold);
         minSizeFraction = number(options, "min_size_fraction", minSizeFraction);
         nucleusDiameter = number(options, "nucleus_diameter", nucleusDiameter);
-        tileSize = (int) number(options, "tile_size", tileSize);
+        tileSize = tileSize(Macro.getValue(options, "tile_size", tileSize));
         model = Macro.getValue(options, "model", model);
         noWatershed = flag(options, "no_watershed");
         passes = Macro.getValue(options, "passes", flag(options, "single_pass") ? "one" : passes);
@@ -74,7 +75,9 @@ final class Bridge {
         gd.addNumericField("nms_threshold", nmsThreshold, 2);
         gd.addNumericField("min_size_fraction", minSizeFraction, 2);
         gd.addNumericField("nucleus_diameter", nucleusDiameter, 1, 6, "pixels (0 = automatic)");
-        gd.addNumericField("tile_size", tileSize, 0, 6, "pixels (0 = whole image)");
+        gd.addStringField("tile_size", tileSize, 6);
+        gd.addToSameRow();
+        gd.addMessage("auto, 0 = whole image, or pixels");
         gd.addCheckbox("no_watershed", noWatershed);
         gd.addCheckbox("add_rois", addRois);
         gd.addCheckbox("augment", augment);
@@ -83,12 +86,13 @@ final class Bridge {
         gd.addStringField("python", python, 30);
     }
 
+    /** Read the dialog's fields; a bad value is logged as a "NuSeT error:" line and thrown, as for macros. */
     void readFields(GenericDialog gd) {
         minScore = gd.getNextNumber();
         nmsThreshold = gd.getNextNumber();
         minSizeFraction = gd.getNextNumber();
         nucleusDiameter = gd.getNextNumber();
-        tileSize = (int) gd.getNextNumber();
+        String tile = gd.getNextString().trim();
         noWatershed = gd.getNextBoolean();
         addRois = gd.getNextBoolean();
         augment = gd.getNextBoolean();
@@ -97,6 +101,24 @@ final class Bridge {
         python = gd.getNextString().trim();
         Prefs.set(PYTHON_PREF, python);
         Prefs.savePreferences();
+        try {
+            tileSize = tileSize(tile);
+        } catch (IllegalArgumentException e) {
+            IJ.log("NuSeT error: " + e.getMessage());
+            throw e;
+        }
+    }
+
+    /** "auto", or a whole number of pixels >= 0 ("0": whole image), normalized; anything else is refused. */
+    static String tileSize(String value) {
+        String v = value.trim();
+        if (v.equalsIgnoreCase("auto")) return "auto";
+        if (v.matches("\\d+(\\.0*)?")) {
+            try { return String.valueOf(Integer.parseInt(v.replaceAll("\\..*", ""))); }
+            catch (NumberFormatException tooLarge) { /* refused below */ }
+        }
+        throw new IllegalArgumentException("'tile_size=" + v + "': use auto (tiles for large images), "
+            + "0 (the whole image at once) or a tile size in pixels");
     }
 
     List<String> command(String... io) {
@@ -109,7 +131,7 @@ final class Bridge {
         cmd.add("--nms-threshold"); cmd.add(String.valueOf(nmsThreshold));
         cmd.add("--min-size-fraction"); cmd.add(String.valueOf(minSizeFraction));
         if (nucleusDiameter > 0) { cmd.add("--nucleus-diameter"); cmd.add(String.valueOf(nucleusDiameter)); }
-        if (tileSize > 0) { cmd.add("--tile-size"); cmd.add(String.valueOf(tileSize)); }
+        if (!tileSize.equals("auto")) { cmd.add("--tile-size"); cmd.add(tileSize); }  // auto: the Python default
         if (noWatershed) cmd.add("--no-watershed");
         if (augment) cmd.add("--augment");
         if (passes.equals("one")) cmd.add("--no-two-pass");

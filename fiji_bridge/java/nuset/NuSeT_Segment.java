@@ -7,35 +7,51 @@ import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.gui.Overlay;
 import ij.gui.Roi;
+import ij.io.FileInfo;
+import ij.io.TiffDecoder;
 import ij.macro.Interpreter;
 import ij.plugin.PlugIn;
 import ij.plugin.frame.RoiManager;
 
 import java.awt.GraphicsEnvironment;
 import java.io.File;
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /**
  * Plugins > NuSeT > NuSeT Segment: segments the current image with NuSeT and
  * opens the label image ("<title>-labels", one value per nucleus).
  * Macro: run("NuSeT Segment", "min_score=0.85 add_rois");
+ * ROIs go to the ROI Manager; without a display (headless) to the image's
+ * Overlay; with roi_zip=/path/RoiSet.zip to that file.
  */
 public class NuSeT_Segment implements PlugIn {
     public void run(String arg) {
         ImagePlus imp = WindowManager.getCurrentImage();
         if (imp == null) { IJ.log("NuSeT error: no image is open"); return; }
         Bridge bridge = new Bridge();
-        boolean fromMacro;
-        try { fromMacro = bridge.readMacroOptions(Macro.getOptions()); }
-        catch (IllegalArgumentException e) { return; }  // logged by the bridge
-        if (!fromMacro) {
-            GenericDialog gd = new GenericDialog("NuSeT Segment");
-            bridge.addFields(gd);
-            gd.showDialog();
-            if (gd.wasCanceled()) return;
-            bridge.readFields(gd);
-        }
+        String options = Macro.getOptions();
+        // Headless there is no dialog to show: a plain run("NuSeT Segment") uses the defaults.
+        if (options == null && GraphicsEnvironment.isHeadless()) options = "";
+        String roiZip = "";
+        boolean fromDialog;
+        try {
+            fromDialog = !bridge.readMacroOptions(options);
+            if (fromDialog) {
+                GenericDialog gd = new GenericDialog("NuSeT Segment");
+                bridge.addFields(gd);
+                gd.addStringField("roi_zip", "", 30);
+                gd.showDialog();
+                if (gd.wasCanceled()) return;
+                bridge.readFields(gd);
+                roiZip = gd.getNextString().trim();
+            } else {
+                roiZip = Macro.getValue(options, "roi_zip", "").trim();
+            }
+        } catch (IllegalArgumentException e) { return; }  // logged by the bridge
+        if (roiZip.length() > 0) bridge.addRois = true;
         File dir = null;
         try {
             dir = Files.createTempDirectory("nuset").toFile();
@@ -47,16 +63,25 @@ public class NuSeT_Segment implements PlugIn {
                 : bridge.command("--input", in.getPath(), "--output", out.getPath());
             Bridge.Result result = bridge.run(cmd, false);
             if (result.exitCode != 0 || result.json.isEmpty()) {
-                if (!Interpreter.isBatchMode() && Macro.getOptions() == null)
+                if (fromDialog && !Interpreter.isBatchMode())
                     IJ.error("NuSeT", result.errors.isEmpty() ? "segmentation failed" : result.errors.get(0));
                 return;
             }
-            ImagePlus labels = IJ.openImage(out.getPath());
+            ImagePlus labels = openLabels(out);
+            if (labels == null) return;  // logged
             labels.setTitle(imp.getShortTitle() + "-labels");
             labels.setCalibration(imp.getCalibration().copy());
             IJ.log("NuSeT: " + Bridge.field(result.json.get(0), "nuclei") + " nuclei in " + imp.getTitle()
                 + " (" + Bridge.field(result.json.get(0), "seconds") + " s)");
-            if (bridge.addRois) addRois(imp, Bridge.readRois(rois.getPath()));
+            if (bridge.addRois) {
+                try {
+                    if (roiZip.length() > 0) saveRois(rois, new File(roiZip));
+                    else addRois(imp, Bridge.readRois(rois.getPath()));
+                } catch (IOException e) {  // the labels still open; say what happened to the ROIs
+                    IJ.log("NuSeT error: the ROIs could not be " + (roiZip.length() > 0 ? "saved to '" + roiZip
+                        + "'" : "read") + ": " + e.getMessage());
+                }
+            }
             labels.show();
         } catch (Exception e) {
             IJ.log("NuSeT error: " + e);
@@ -65,11 +90,48 @@ public class NuSeT_Segment implements PlugIn {
         }
     }
 
-    /** Into the ROI Manager (the batch-mode one in batch macros); on the image's Overlay without one. */
+    /**
+     * The label TIFF, read by ImageJ 1.x's own TIFF reader. What it cannot read (a tiled TIFF) is one
+     * "NuSeT error:" line, not ImageJ's error dialog (which aborts the macro, and throws headless).
+     */
+    static ImagePlus openLabels(File file) {
+        String reason = null;
+        try {
+            FileInfo[] info = new TiffDecoder(file.getParent() + File.separator, file.getName()).getTiffInfo();
+            if (info == null || info.length == 0) reason = "not a TIFF ImageJ reads";
+        } catch (IOException e) {
+            reason = String.valueOf(e.getMessage()).replace('\n', ' ').trim();
+        }
+        ImagePlus labels = reason == null ? IJ.openImage(file.getPath()) : null;
+        if (labels == null) {
+            IJ.log("NuSeT error: ImageJ cannot open the label image from the Python side ("
+                + (reason != null ? reason : "unreadable") + ")"
+                + (reason != null && reason.contains("tiled") ? "; labels segmented in tiles come as a tiled TIFF: "
+                    + "tile_size=0 avoids that" : ""));
+        }
+        return labels;
+    }
+
+    /** The RoiSet zip the Python side wrote (one polygon per nucleus, named 0001...), saved where asked. */
+    static void saveRois(File written, File target) throws IOException {
+        File parent = target.getAbsoluteFile().getParentFile();
+        if (parent != null && !parent.isDirectory() && !parent.mkdirs())
+            throw new IOException("cannot create the folder " + parent);
+        Files.copy(written.toPath(), target.toPath(), StandardCopyOption.REPLACE_EXISTING);
+        IJ.log("NuSeT: " + Bridge.readRois(target.getPath()).size() + " ROIs saved to " + target.getPath());
+    }
+
+    /**
+     * Into the ROI Manager (the batch-mode one in batch macros). Without a display there is none (even the
+     * batch-mode one is a window): the ROIs go on the image's Overlay, and the Log says so.
+     */
     static void addRois(ImagePlus imp, List<Roi> rois) {
         RoiManager manager = null;
-        if (Interpreter.isBatchMode()) manager = Interpreter.getBatchModeRoiManager();
-        else if (!GraphicsEnvironment.isHeadless()) manager = RoiManager.getRoiManager();
+        if (!GraphicsEnvironment.isHeadless()) {
+            manager = RoiManager.getInstance();
+            if (manager == null && Interpreter.isBatchMode()) manager = Interpreter.getBatchModeRoiManager();
+            if (manager == null) manager = RoiManager.getRoiManager();
+        }
         if (manager != null) {
             for (Roi roi : rois) manager.addRoi(roi);
             return;
@@ -77,5 +139,7 @@ public class NuSeT_Segment implements PlugIn {
         Overlay overlay = imp.getOverlay() != null ? imp.getOverlay() : new Overlay();
         for (Roi roi : rois) overlay.add(roi);
         imp.setOverlay(overlay);
+        IJ.log("NuSeT warning: no display (headless), so no ROI Manager: the " + rois.size() + " ROIs are on the "
+            + "Overlay of " + imp.getTitle() + " instead. Add roi_zip=/path/RoiSet.zip to save them as a file.");
     }
 }

@@ -5,6 +5,7 @@ import ij.Macro;
 import ij.gui.GenericDialog;
 import ij.plugin.PlugIn;
 
+import java.awt.GraphicsEnvironment;
 import java.util.List;
 
 /**
@@ -17,24 +18,25 @@ public class NuSeT_Segment_Folder implements PlugIn {
     public void run(String arg) {
         Bridge bridge = new Bridge();
         String options = Macro.getOptions();
+        // Headless there is no dialog to show: the options must come from the macro call.
+        if (options == null && GraphicsEnvironment.isHeadless()) options = "";
         String input, output;
-        boolean fromMacro;
-        try { fromMacro = bridge.readMacroOptions(options); }
-        catch (IllegalArgumentException e) { return; }  // logged by the bridge
-        if (fromMacro) {
-            input = Macro.getValue(options, "input", "");
-            output = Macro.getValue(options, "output", "");
-        } else {
-            GenericDialog gd = new GenericDialog("NuSeT Segment Folder");
-            gd.addDirectoryField("input", "");
-            gd.addDirectoryField("output", "");
-            bridge.addFields(gd);
-            gd.showDialog();
-            if (gd.wasCanceled()) return;
-            input = gd.getNextString();
-            output = gd.getNextString();
-            bridge.readFields(gd);
-        }
+        try {
+            if (bridge.readMacroOptions(options)) {
+                input = Macro.getValue(options, "input", "");
+                output = Macro.getValue(options, "output", "");
+            } else {
+                GenericDialog gd = new GenericDialog("NuSeT Segment Folder");
+                gd.addDirectoryField("input", "");
+                gd.addDirectoryField("output", "");
+                bridge.addFields(gd);
+                gd.showDialog();
+                if (gd.wasCanceled()) return;
+                input = gd.getNextString();
+                output = gd.getNextString();
+                bridge.readFields(gd);
+            }
+        } catch (IllegalArgumentException e) { return; }  // logged by the bridge
         if (input.length() == 0 || output.length() == 0) {
             IJ.log("NuSeT error: give input=<folder> and output=<folder>");
             return;
