@@ -61,14 +61,27 @@ $(CP_VENV)/.installed: setup.cfg pyproject.toml
 	$(CP_BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-## Run the whole test suite: the main environment, then CellProfiler's.
-test: test-main test-cellprofiler
+# The two suites' commands and what each needs installed first; variables so
+# that tests/test_makefile.py can check `make test` without installing anything.
+MAIN_PYTEST ?= $(BIN)/python -m pytest
+MAIN_DEPS   ?= install-dev system-deps
+CP_PYTEST   ?= $(CP_BIN)/python -m pytest tests/cellprofiler tests/engine
+CP_DEPS     ?= $(CP_VENV)/.installed
 
-test-main: install-dev system-deps
-	$(BIN)/python -m pytest
+## Run the whole test suite: the main environment, then CellProfiler's. The
+## second runs even when the first fails, so one run shows every failure;
+## the exit status is non-zero if either failed.
+test:
+	@failed=""; \
+	$(MAKE) --no-print-directory test-main || failed="$$failed test-main"; \
+	$(MAKE) --no-print-directory test-cellprofiler || failed="$$failed test-cellprofiler"; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
 
-test-cellprofiler: $(CP_VENV)/.installed
-	NUSET_REQUIRE_CELLPROFILER=1 $(CP_BIN)/python -m pytest tests/cellprofiler tests/engine
+test-main: $(MAIN_DEPS)
+	$(MAIN_PYTEST)
+
+test-cellprofiler: $(CP_DEPS)
+	NUSET_REQUIRE_CELLPROFILER=1 $(CP_PYTEST)
 
 clean:
 	rm -rf $(VENV) $(CP_VENV) demo-output build *.egg-info
