@@ -1,6 +1,12 @@
 """CellProfiler tests need CellProfiler, which pins numpy<2: `make test` runs
 them in a second environment (.venv-cellprofiler) with NUSET_REQUIRE_CELLPROFILER=1,
-which turns a missing CellProfiler into a failure instead of a skip."""
+which turns a missing CellProfiler into a failure instead of a skip.
+
+Elsewhere the test modules, marked :data:`requires_cellprofiler`, still
+import (they import CellProfiler only when it is there) and their tests are
+reported as skipped. (Skipping here, while pytest imports this conftest, is an
+error when the folder is given on the command line, and skipping whole modules
+leaves `pytest tests/cellprofiler` with no tests, exit status 5.)"""
 import importlib.util
 import os
 import sys
@@ -8,19 +14,28 @@ from pathlib import Path
 
 import pytest
 
-if os.environ.get("NUSET_REQUIRE_CELLPROFILER") != "1":
-    pytest.importorskip("cellprofiler_core", reason="CellProfiler runs in .venv-cellprofiler (see Makefile)")
-
-import cellprofiler_core.preferences as prefs  # noqa: E402
-
-prefs.set_headless()
-
+REQUIRED = os.environ.get("NUSET_REQUIRE_CELLPROFILER") == "1"
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "cellprofiler_plugin"
-prefs.set_plugin_directory(str(PLUGIN_DIR), globally=False)
 
-from cellprofiler_core.utilities.core.modules import fill_modules  # noqa: E402
+try:
+    import cellprofiler_core.preferences as prefs
+except ImportError:
+    if REQUIRED:
+        raise
+    prefs = None
+else:
+    prefs.set_headless()
+    prefs.set_plugin_directory(str(PLUGIN_DIR), globally=False)
 
-fill_modules()  # register the built-in modules and RunNuSeT, so saved pipelines load
+    from cellprofiler_core.utilities.core.modules import fill_modules
+
+    fill_modules()  # register the built-in modules and RunNuSeT, so saved pipelines load
+
+
+#: Marks (as ``pytestmark``) a test module that needs CellProfiler: its tests
+#: are skipped where CellProfiler is not installed (and not required).
+requires_cellprofiler = pytest.mark.skipif(prefs is None, reason="CellProfiler runs in .venv-cellprofiler (see Makefile)")
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cellprofiler" / "nuset_nuclei.cppipe"
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import tifffile
 
 import nuset_engine
-from tests.cellprofiler.conftest import EXAMPLE, PLUGIN_DIR
+from tests.cellprofiler.conftest import EXAMPLE, PLUGIN_DIR, requires_cellprofiler
+
+pytestmark = requires_cellprofiler  # runs the `cellprofiler` command
 
 
 def read_csv(path):
