@@ -10,6 +10,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -229,7 +231,11 @@ def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, sched
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
-        raise RuntimeError("running on Dask needs the 'distributed' package: pip install 'nuset[distributed]'") from exc
+        # a command for the interpreter running now, so that it installs into this
+        # environment whether NuSeT came from an index, a clone or a wheel
+        raise RuntimeError(
+            "running on Dask needs the 'distributed' package, which this Python environment lacks; "
+            f"install it with: {shlex.quote(sys.executable)} -m pip install 'dask[distributed]>=2023.1'") from exc
     cluster = None
     if scheduler is None:
         threads = max(1, (os.cpu_count() or 1) // workers)
