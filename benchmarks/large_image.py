@@ -1,6 +1,6 @@
-"""Large images end to end: `nuset segment --tile-size` on 1 to 100 MP TIFFs.
+"""Large images end to end: `nuset segment` (default: --tile-size auto) on 1 to 100 MP TIFFs.
 
-Usage: python benchmarks/large_image.py [--megapixels 1 16 100] [--tile-size 2048] [--device cpu]
+Usage: python benchmarks/large_image.py [--megapixels 1 16 100] [--tile-size auto|0|2048] [--device cpu]
                                       [--passes two|one]
 
 Each image is a tiled TIFF made of mirrored copies of the bundled sample
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import platform
 import resource
 import subprocess
 import sys
@@ -22,11 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 import numpy as np
 import tifffile
 import torch
 
 import nuset_engine
+from common import cpu_description
 
 
 def make_image(path: Path, side: int) -> None:
@@ -39,14 +41,14 @@ def make_image(path: Path, side: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megapixels", type=float, nargs="+", default=[1, 16, 100])
-    parser.add_argument("--tile-size", type=int, default=2048)
+    parser.add_argument("--tile-size", default="auto", help="auto (the default of nuset segment), 0 or pixels")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default=None)
     parser.add_argument("--passes", choices=["as_trained", "one", "two"], default="as_trained")
     args = parser.parse_args()
     nuset = Path(sys.executable).with_name("nuset")
     print(f"model {args.model or 'default'}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device {args.device}, tile size {args.tile_size}, passes {args.passes}, {platform.processor() or platform.machine()}")
+          f"device {args.device}, tile size {args.tile_size}, passes {args.passes}, {cpu_description()}")
     print("| image | megapixels | nuclei | wall s | s/MP | peak RSS of the command (GB) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,6 +32,7 @@ and says what to install when the pipeline runs.
 """
 from __future__ import annotations
 
+import numpy as np
 from cellprofiler_core.image import Image
 from cellprofiler_core.module.image_segmentation import ImageSegmentation
 from cellprofiler_core.object import Objects
@@ -43,6 +44,7 @@ MODEL_DEFAULT = "Shipped default model"
 MODEL_CUSTOM = "Custom model file"
 DEVICES = {"Auto": "auto", "CPU": "cpu", "GPU": "cuda"}
 PASSES = {"As the model was trained": None, "Two passes": True, "One pass": False}
+TILING_AUTO, TILING_WHOLE, TILING_FIXED = "Automatic", "Whole image", "Tiles of a fixed size"
 
 # One loaded model per (file, device) for the whole run: loading is the slow
 # part, so it must not happen per image. Cleared in post_run.
@@ -72,7 +74,8 @@ class RunNuSeT(ImageSegmentation):
     # 2: + typical nucleus diameter, tile size
     # 3: two-pass Yes/No became a choice that defaults to what the model was trained for
     # 4: + test-time augmentation
-    variable_revision_number = 4
+    # 5: + tiling choice (automatic by default); the tile size counts only for fixed-size tiles
+    variable_revision_number = 5
 
     def create_settings(self):
         super().create_settings()
@@ -118,8 +121,14 @@ class RunNuSeT(ImageSegmentation):
             doc="NuSeT estimates the nucleus size from a first pass and rescales images whose nuclei are much "
                 "larger or smaller than in its training data. Give the diameter to override the estimate.")
         self.tile_size = Integer(
-            "Tile size for large images (pixels, 0 = whole image)", 0, minval=0,
-            doc="Images larger than this are segmented in overlapping tiles to bound memory.")
+            "Tile size (pixels)", 2048, minval=0,
+            doc="Images with a side longer than this are segmented in overlapping tiles of this size.")
+        self.tiling = Choice(
+            "Tiling of large images", [TILING_AUTO, TILING_WHOLE, TILING_FIXED], TILING_AUTO,
+            doc="Large images are segmented in overlapping tiles whose nuclei are merged across the seams, so "
+                "memory stays bounded (about 2 GB of NuSeT's own at 100 megapixels, against 0.24 GB per "
+                "megapixel whole). *Automatic* tiles images of more than 2048 x 2048 pixels; *Whole image* "
+                "never tiles; *Tiles of a fixed size* uses the size you give.")
         self.augment = Binary(
             "Average over flips and rotations (slower, more accurate)?", False,
             doc="Test-time augmentation: the final pass runs the network on the image's 8 flips and "
@@ -130,7 +139,7 @@ class RunNuSeT(ImageSegmentation):
         return super().settings() + [
             self.model_choice, self.model_file, self.device, self.min_score, self.nms_threshold,
             self.use_watershed, self.two_pass, self.min_size_fraction, self.save_probability,
-            self.probability_name, self.nucleus_diameter, self.tile_size, self.augment,
+            self.probability_name, self.nucleus_diameter, self.tile_size, self.augment, self.tiling,
         ]
 
     def visible_settings(self):
@@ -138,8 +147,10 @@ class RunNuSeT(ImageSegmentation):
         if self.model_choice.value == MODEL_CUSTOM:
             result.append(self.model_file)
         result += [self.device, self.min_score, self.nms_threshold, self.use_watershed, self.two_pass,
-                   self.min_size_fraction, self.nucleus_diameter, self.tile_size, self.augment,
-                   self.save_probability]
+                   self.min_size_fraction, self.nucleus_diameter, self.tiling]
+        if self.tiling.value == TILING_FIXED:
+            result.append(self.tile_size)
+        result += [self.augment, self.save_probability]
         if self.save_probability.value:
             result.append(self.probability_name)
         return result
@@ -153,14 +164,14 @@ class RunNuSeT(ImageSegmentation):
 
             if not os.path.isfile(self.model_file.value):
                 raise ValidationError(f"Model file not found: {self.model_file.value!r}", self.model_file)
-        if self.tile_size.value:
+        if self.tiling.value == TILING_FIXED:
             try:
                 from nuset_engine.tiling import MIN_TILE_SIZE
             except ImportError:  # running says what to install
                 return
             if self.tile_size.value < MIN_TILE_SIZE:
                 raise ValidationError(f"Tiles need at least {MIN_TILE_SIZE} pixels (1024-2048 work "
-                                      "well), or 0 for whole images", self.tile_size)
+                                      "well); or choose whole images or automatic tiling", self.tile_size)
 
     def upgrade_settings(self, setting_values, variable_revision_number, module_name):
         if variable_revision_number == 1:
@@ -173,6 +184,15 @@ class RunNuSeT(ImageSegmentation):
         if variable_revision_number == 3:
             setting_values = list(setting_values) + ["No"]  # no test-time augmentation
             variable_revision_number = 4
+        if variable_revision_number == 4:
+            # 0 ("whole image") was the default; such pipelines get the new
+            # default, automatic tiling, which bounds memory on large images
+            # and segments smaller ones whole as before. A size given stays.
+            setting_values = list(setting_values)
+            tile_size = int(float(setting_values[13] or 0))
+            setting_values[13] = str(tile_size or 2048)
+            setting_values.append(TILING_FIXED if tile_size else TILING_AUTO)
+            variable_revision_number = 5
         return setting_values, variable_revision_number
 
     def _segmenter(self):
@@ -195,18 +215,23 @@ class RunNuSeT(ImageSegmentation):
         if pixels.ndim != 2:
             raise ValueError(f"RunNuSeT needs a grayscale image; {self.x_name.value!r} has shape {pixels.shape}. "
                              "Add ColorToGray (or pick one channel) before RunNuSeT.")
-        labels, details = self._segmenter().segment(
+        tile_size = {TILING_AUTO: "auto", TILING_WHOLE: 0, TILING_FIXED: self.tile_size.value}[self.tiling.value]
+        # the labels go straight into the int32 array CellProfiler keeps (no copies of a large image's labels)
+        segmented = np.zeros(pixels.shape, np.int32)
+        result = self._segmenter().segment(
             pixels,
             min_score=self.min_score.value, nms_threshold=self.nms_threshold.value,
             watershed=self.use_watershed.value, two_pass=PASSES[self.two_pass.value],
             min_size_fraction=self.min_size_fraction.value,
             nucleus_diameter=self.nucleus_diameter.value or None,
-            tile_size=self.tile_size.value or None,
+            tile_size=tile_size,
             augment=self.augment.value,
-            return_details=True,
+            return_details=self.save_probability.value,  # the probability image costs 4 bytes per pixel
+            out=segmented,
         )
+        labels, details = result if self.save_probability.value else (result, None)
         objects = Objects()
-        objects.segmented = labels.astype("int32")
+        objects.segmented = labels
         objects.parent_image = image
         workspace.object_set.add_objects(objects, self.y_name.value)
         self.add_measurements(workspace)

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import click
 
-def _check_tile_size(ctx, param, value):
-    """Tiles need room for their margins: refuse a size the engine would
-    refuse for every image, before any work (0 means whole images)."""
-    if value:
+class TileSize(click.ParamType):
+    """``auto``, 0 (whole images) or a side in pixels large enough for the
+    tiles' margins: a size the engine would refuse for every image is
+    refused here, before any work."""
+
+    name = "auto|0|PIXELS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            number = value
+        else:
+            text = str(value).strip().lower()
+            if text == "auto":
+                return "auto"
+            try:
+                number = int(text)
+            except ValueError:
+                self.fail(f"{value!r} is not 'auto', 0 (whole images) or a number of pixels", param, ctx)
+        if number == "auto":
+            return number
         from nuset_engine.tiling import MIN_TILE_SIZE
 
-        if value < MIN_TILE_SIZE:
-            raise click.BadParameter(f"{value} is too small; tiles need at least {MIN_TILE_SIZE} "
-                                     "pixels (1024-2048 work well), or 0 for whole images")
-    return value or None
+        if number < 0 or 0 < number < MIN_TILE_SIZE:
+            self.fail(f"{number} is too small; tiles need at least {MIN_TILE_SIZE} pixels (1024-2048 work well), "
+                      "or 0 for whole images, or auto", param, ctx)
+        return number
 
 
 SEGMENT_OPTIONS = [
@@ -29,9 +45,10 @@ SEGMENT_OPTIONS = [
                  help="Remove objects smaller than this fraction of the mean nucleus area."),
     click.option("--nucleus-diameter", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Typical nucleus diameter in pixels (default: estimated from the image)."),
-    click.option("--tile-size", type=click.IntRange(min=0), default=None, callback=_check_tile_size,
-                 help="Segment larger images in overlapping tiles of this many pixels, labels merged across seams "
-                      "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF). 0: whole images."),
+    click.option("--tile-size", type=TileSize(), default="auto", show_default=True,
+                 help="Segment large images in overlapping tiles of this many pixels, labels merged across seams "
+                      "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF). auto: tiles of "
+                      "2048 for images over 2048x2048 pixels. 0: whole images."),
     click.option("--augment/--no-augment", default=False,
                  help="Test-time augmentation: average the final pass over the image's 8 flips and transposes "
                       "(2.5-4x slower; a little more accurate)."),

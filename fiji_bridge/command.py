@@ -41,7 +41,9 @@ def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model,
     params, _ = split_params(options)
     if bool(input_path) == bool(input_dir) or bool(input_path) != bool(output_path) or bool(input_dir) != bool(output_dir):
         _fail("give --input and --output, or --input-dir and --output-dir")
-    batch = BatchOptions(model=model, device=device, params=params, rois=rois is not None, overwrite=overwrite)
+    # ImageJ 1.x opens only untiled TIFFs: labels of images segmented in tiles are written untiled here
+    batch = BatchOptions(model=model, device=device, params=params, rois=rois is not None, overwrite=overwrite,
+                         tiled_tiff=False)
     try:
         preload(batch)
     except (ModelFileError, ValueError) as exc:

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .io import IMAGE_SUFFIXES, atomic_write, read_image, to_grayscale, write_csv, write_labels
+from .io import IMAGE_SUFFIXES, atomic_write, read_plane, write_csv, write_labels
 
 __all__ = ["Job", "BatchOptions", "plan_jobs", "process_job", "run_batch", "write_summary", "write_run_record",
            "OUTPUT_SUFFIXES", "IMAGE_SUFFIXES", "preload"]
@@ -52,6 +52,10 @@ class BatchOptions:
     overwrite: bool = False
     resume: bool = False
     threads: int | None = None
+    # labels of images segmented in tiles are written as tiled TIFF (read in
+    # regions by QuPath, napari, Bio-Formats); plain ImageJ 1.x cannot open
+    # tiled TIFFs, so the Fiji command turns this off
+    tiled_tiff: bool = True
 
     def outputs(self) -> list[str]:
         return ["labels"] + [k for k in ("rois", "measurements", "overlay") if getattr(self, k)]
@@ -168,16 +172,18 @@ def _segment_job(job: Job, options: BatchOptions, scratch: Path):
     """Read and segment one image. With a tile size, a TIFF larger than a
     tile is read tile by tile and its labels go to a memory-mapped scratch
     file, so neither needs to fit in memory."""
-    tile_size = options.params.get("tile_size")
+    from .tiling import tile_size_for
+
+    tile_size = options.params.get("tile_size", "auto")
     if tile_size and job.source.lower().endswith((".tif", ".tiff")):
         from .io import open_plane
 
         plane = open_plane(job.source, options.channel)
-        if max(plane.shape) > tile_size:
+        if tile_size_for(tile_size, plane.shape):
             scratch.parent.mkdir(parents=True, exist_ok=True)
             out = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint32, shape=plane.shape)
             return plane, _segmenter(options).segment(plane, out=out, **options.params)
-    image = to_grayscale(read_image(job.source), options.channel, source=job.source)
+    image = read_plane(job.source, options.channel)
     return image, _segmenter(options).segment(image, **options.params)
 
 
@@ -206,7 +212,9 @@ def _write_outputs(job, options, image, labels, pixel_size, max_label):
     if options.overlay:
         outputs.write_overlay(job.prefix + OUTPUT_SUFFIXES["overlay"], image, labels)
     # images segmented in tiles get tiled TIFF labels, written tile by tile
-    tiled = bool(options.params.get("tile_size")) and max(labels.shape) > options.params["tile_size"]
+    from .tiling import tile_size_for
+
+    tiled = options.tiled_tiff and bool(tile_size_for(options.params.get("tile_size", "auto"), labels.shape))
     write_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, overwrite=True, tile=512 if tiled else None,
                  max_label=max_label)
 

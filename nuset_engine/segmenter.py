@@ -23,8 +23,9 @@ from .anchors import DEFAULT_BASE_SIZE
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
 from .normalize import as_float_image, foreground_normalize, normalize_with
-from .resample import nearest_window, resample_window, scaled_shape
+from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
 from .rpn import propose_boxes
+from .tiling import tile_size_for
 from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
 
 __all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "interior_mask", "component_sizes", "label_sizes",
@@ -244,7 +245,7 @@ class Segmenter:
         min_size_fraction: float = 0.2,
         nucleus_diameter: float | None = None,
         auto_scale: bool = True,
-        tile_size: int | None = None,
+        tile_size: int | str | None = "auto",
         augment: bool = False,
         return_details: bool = False,
         out: np.ndarray | None = None,
@@ -269,9 +270,12 @@ class Segmenter:
             automatic estimate from pass 1.
         auto_scale : resize images whose estimated nucleus size is far from
             the training size.
-        tile_size : segment images larger than this (pixels, at the network's
-            scale) in overlapping tiles whose labels are merged across seams,
-            so memory stays bounded (see :mod:`.tiling`); ``None`` runs whole.
+        tile_size : ``"auto"`` (default): images of more than 2048 x 2048
+            pixels are segmented in overlapping tiles whose labels are merged
+            across seams, so memory stays bounded (about 2 GB at 100
+            megapixels; see :mod:`.tiling`); a number: tiles of that many
+            pixels (at the network's scale) for images with a longer side;
+            ``0`` or ``None``: whole images at once.
         augment : test-time augmentation: the final pass averages the network
             over the image's 8 flips and transposes (2.5-4x the time; on the
             validation split AP50 0.775 -> 0.790, docs/benchmarks.md).
@@ -290,11 +294,11 @@ class Segmenter:
         params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=bool(two_pass),
                       min_size_fraction=min_size_fraction, nucleus_diameter=nucleus_diameter, auto_scale=auto_scale,
                       tile_size=tile_size, augment=bool(augment))
-        if tile_size:
+        tiles = tile_size_for(tile_size, np.shape(image)) if len(np.shape(image)) == 2 else None
+        if tiles:
             from .tiling import segment_tiled
 
-            if max(np.shape(image)[-2:], default=0) > tile_size:
-                return segment_tiled(self, image, params, out=out, return_details=return_details)
+            return segment_tiled(self, image, {**params, "tile_size": tiles}, out=out, return_details=return_details)
         if out is not None:
             labels = self.segment(np.asarray(image), **params, return_details=return_details)
             out[...] = labels[0] if return_details else labels

@@ -32,14 +32,42 @@ from scipy import ndimage
 
 from .anchors import DEFAULT_BASE_SIZE
 from .normalize import as_float_image, normalize_with
-from .resample import nearest_window, resample_window, scaled_shape
+from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
 from .watershed import label_dtype
 
-__all__ = ["tile_windows", "segment_tiled", "Moments", "DEFAULT_MARGIN", "MIN_CORE", "MIN_TILE_SIZE"]
+__all__ = ["tile_windows", "segment_tiled", "tile_size_for", "Moments", "DEFAULT_MARGIN", "MIN_CORE", "MIN_TILE_SIZE",
+           "AUTO_TILE_SIZE"]
 
 DEFAULT_MARGIN = 64  # pixels of context (network scale) around each tile's core
 MIN_CORE = 64  # smallest core side (network scale), however large the margin must be
 MIN_TILE_SIZE = 2 * DEFAULT_MARGIN + MIN_CORE  # a core and its margins on both sides
+# tile_size="auto": images of more pixels than a square of this side are
+# segmented in tiles of this side. Whole-image inference costs ~0.24 GB per
+# megapixel (21 GB at 100 MP) and gets slower per pixel above a few
+# megapixels; at this size tiles are as fast and memory stays near 2 GB
+# (docs/benchmarks.md, "Automatic tiling").
+AUTO_TILE_SIZE = 2048
+
+
+def tile_size_for(tile_size: int | str | None, shape: tuple[int, ...]) -> int | None:
+    """The tile side to segment an image of ``shape`` with, or ``None`` for
+    the whole image at once.
+
+    ``tile_size``: ``"auto"`` (tiles of :data:`AUTO_TILE_SIZE` for images of
+    more than ``AUTO_TILE_SIZE**2`` pixels), ``0`` or ``None`` (whole), or a
+    side in pixels (tiles when the image's longer side exceeds it).
+    """
+    h, w = (int(v) for v in shape[-2:])
+    if isinstance(tile_size, str):
+        if tile_size != "auto":
+            raise ValueError(f"tile_size must be 'auto', 0 (whole images) or a number of pixels, got {tile_size!r}")
+        return AUTO_TILE_SIZE if h * w > AUTO_TILE_SIZE**2 else None
+    if not tile_size:
+        return None
+    if isinstance(tile_size, bool) or int(tile_size) != tile_size or tile_size < MIN_TILE_SIZE:
+        raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE} pixels (1024-2048 work well), 0 for whole "
+                         f"images, or 'auto'; got {tile_size!r}")
+    return int(tile_size) if max(h, w) > tile_size else None
 
 
 class Moments:

@@ -3,11 +3,16 @@ import io
 
 import numpy as np
 import pytest
-from cellprofiler_core.image import Image, ImageSetList
-from cellprofiler_core.measurement import Measurements
-from cellprofiler_core.object import ObjectSet
-from cellprofiler_core.pipeline import Pipeline
-from cellprofiler_core.workspace import Workspace
+
+from tests.cellprofiler.conftest import prefs, requires_cellprofiler
+
+pytestmark = requires_cellprofiler
+if prefs is not None:  # CellProfiler is installed
+    from cellprofiler_core.image import Image, ImageSetList
+    from cellprofiler_core.measurement import Measurements
+    from cellprofiler_core.object import ObjectSet
+    from cellprofiler_core.pipeline import Pipeline
+    from cellprofiler_core.workspace import Workspace
 
 
 def make_workspace(module, pixels):
@@ -73,7 +78,7 @@ def test_model_is_loaded_once_per_run_and_released(runnuset, sample):
 def test_settings_round_trip_through_a_saved_pipeline(runnuset):
     module = new_module(runnuset, min_score=0.7, use_watershed=False, nucleus_diameter=30.0,
                         model_choice=runnuset.MODEL_CUSTOM, model_file="/models/mine.nuset.pt", tile_size=1024,
-                        augment=True)
+                        tiling=runnuset.TILING_FIXED, augment=True)
     pipeline = Pipeline()
     pipeline.add_module(module)
     text = io.StringIO()
@@ -114,8 +119,69 @@ RunNuSeT:[module_num:1|svn_version:'Unknown'|variable_revision_number:1|show_win
     module = pipeline.modules()[-1]
     assert module.min_score.value == 0.9 and module.two_pass.value == "One pass"
     assert module.min_size_fraction.value == 0.25
-    assert module.nucleus_diameter.value == 0.0 and module.tile_size.value == 0  # added in revision 2
+    assert module.nucleus_diameter.value == 0.0  # added in revision 2
     assert module.augment.value is False  # added in revision 4
+    assert module.tiling.value == runnuset.TILING_AUTO  # revision 2's "0 = whole image" was the default
+
+
+@pytest.mark.parametrize("saved, tiling, size", [("0", "Automatic", 2048), ("1024", "Tiles of a fixed size", 1024)])
+def test_pipeline_saved_at_revision_4_keeps_a_tile_size_given(runnuset, saved, tiling, size):
+    text = f"""CellProfiler Pipeline: http://www.cellprofiler.org
+Version:5
+DateRevision:500
+GitHash:
+ModuleCount:1
+HasImagePlaneDetails:False
+
+RunNuSeT:[module_num:1|svn_version:'Unknown'|variable_revision_number:4|show_window:False|notes:[]|batch_state:array([], dtype=uint8)|enabled:True|wants_pause:False]
+    Select the input image:DNA
+    Name the output object:Nuclei
+    Model:Shipped default model
+    Model file:
+    Run on:CPU
+    Minimum box score:0.85
+    Proposal overlap threshold (NMS):0.3
+    Split touching nuclei (RPN-aided watershed)?:Yes
+    Foreground-normalization pass:As the model was trained
+    Smallest object, as a fraction of the mean nucleus area:0.2
+    Save the foreground probability as an image?:No
+    Name the probability image:NuSeTProbability
+    Typical nucleus diameter (pixels, 0 = automatic):0.0
+    Tile size for large images (pixels, 0 = whole image):{saved}
+    Average over flips and rotations (slower, more accurate)?:Yes
+"""
+    pipeline = Pipeline()
+    pipeline.load(io.StringIO(text))
+    module = pipeline.modules()[-1]
+    assert module.tiling.value == tiling and module.tile_size.value == size
+    assert module.augment.value is True
+
+
+def test_large_images_are_tiled_by_default(runnuset, sample, segmenter, monkeypatch):
+    """A 2560 x 2560 image (over the automatic limit of 2048 x 2048 pixels)
+    goes through the engine's tiled path with the module's default settings;
+    "Whole image" does not."""
+    from nuset_engine import tiling
+
+    calls = []
+    original = tiling.segment_tiled
+
+    def counting(*args, **kwargs):
+        calls.append(args[2]["tile_size"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tiling, "segment_tiled", counting)
+    pixels = as_cellprofiler_pixels(np.tile(sample[0], (5, 5)))
+    module = new_module(runnuset)
+    workspace = make_workspace(module, pixels)
+    module.run(workspace)
+    assert calls == [2048]
+    objects = workspace.object_set.get_objects("Nuclei")
+    assert objects.count > 25 * 50
+    calls.clear()
+    module = new_module(runnuset, tiling=runnuset.TILING_WHOLE)
+    module.run(make_workspace(module, pixels[:600, :600]))
+    assert calls == []
 
 
 def test_clear_errors(runnuset, sample, tmp_path):
@@ -140,11 +206,11 @@ def test_clear_errors(runnuset, sample, tmp_path):
 
     with pytest.raises(ValidationError, match="Model file not found"):
         missing.validate_module(pipeline)
-    tiny_tiles = new_module(runnuset, tile_size=100)
+    tiny_tiles = new_module(runnuset, tile_size=100, tiling=runnuset.TILING_FIXED)
     with pytest.raises(ValidationError, match="Tiles need at least 192 pixels"):
         tiny_tiles.validate_module(pipeline)
-    new_module(runnuset, tile_size=0).validate_module(pipeline)
-    new_module(runnuset, tile_size=1024).validate_module(pipeline)
+    new_module(runnuset, tile_size=100, tiling=runnuset.TILING_AUTO).validate_module(pipeline)  # size unused
+    new_module(runnuset, tile_size=1024, tiling=runnuset.TILING_FIXED).validate_module(pipeline)
 
 
 def test_module_is_listed_without_the_engine_and_says_what_to_install(sample, monkeypatch):

@@ -155,7 +155,8 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
 
     monkeypatch.setattr(type(segmenter), "network_maps", counting)
     image = sample[0]
-    tiles = len(list(tiling._work_tiles(image.shape, 1.0, 256, DEFAULT_MARGIN)))
+    scale = segmenter.choose_scale(None, 20.0, True)  # the tiles are cut on the network's grid
+    tiles = len(list(tiling._work_tiles(image.shape, scale, 256, DEFAULT_MARGIN)))
     reused = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0)
     assert len(calls) == tiles  # pass 1 only
     assert not list(tmp_path.iterdir())
@@ -170,3 +171,33 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
     assert len(calls) == 2 * tiles
     assert np.array_equal(reused, again) and reused.max() > 50
 
+
+
+def test_tile_size_for_resolves_auto_whole_and_fixed_sizes():
+    from nuset_engine.tiling import AUTO_TILE_SIZE, tile_size_for
+
+    assert tile_size_for("auto", (AUTO_TILE_SIZE, AUTO_TILE_SIZE)) is None  # 4.2 MP: whole
+    assert tile_size_for("auto", (AUTO_TILE_SIZE + 1, AUTO_TILE_SIZE)) == AUTO_TILE_SIZE
+    assert tile_size_for("auto", (10_000, 10_000)) == AUTO_TILE_SIZE
+    assert tile_size_for("auto", (100, 30_000)) is None  # 3 MP strip: whole, by its pixel count
+    assert tile_size_for(0, (10_000, 10_000)) is None and tile_size_for(None, (10_000, 10_000)) is None
+    assert tile_size_for(512, (513, 100)) == 512 and tile_size_for(512, (512, 512)) is None
+    for bad in ("big", 100, -1, 1.5, True):
+        with pytest.raises(ValueError, match="tile_size must be"):
+            tile_size_for(bad, (600, 600))
+
+
+def test_large_images_are_tiled_by_default(segmenter, sample, monkeypatch):
+    """The engine's default (tile_size="auto") sends an image over 2048 x 2048
+    pixels to the tiled path, so every wrapper gets bounded memory; 0 keeps
+    it whole. (The tiled run itself is replaced by a recorder: its results
+    are tested above, and a 4.4 MP run would only add minutes.)"""
+    from nuset_engine import tiling
+
+    calls = []
+    monkeypatch.setattr(tiling, "segment_tiled", lambda seg, image, params, **kw: calls.append(params["tile_size"]))
+    big = np.broadcast_to(sample[0][:1, :1], (2100, 2100))  # no memory: a view of one pixel
+    segmenter.segment(big)
+    assert calls == [2048]
+    assert segmenter.segment(big, tile_size=0).max() == 0  # whole (a constant image: no nuclei, no network)
+    assert calls == [2048]
