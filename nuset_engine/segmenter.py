@@ -40,6 +40,8 @@ SCALE_LIMITS = (0.125, 2.0)
 # Centre distance (0 at a nucleus' edge, 1 at its centre) above which a
 # foreground pixel belongs to a nucleus core; chosen on the validation split.
 CORE_LEVEL = 0.3
+# Resolution of the first look for the nucleus size (see Segmenter.first_look).
+COARSE_SCALE = 0.25
 # Test-time augmentation: the 8 symmetries of the square (transpose or not,
 # then flip rows, columns, both or neither) under which a nucleus image
 # means the same; the network is not exactly invariant to them.
@@ -220,19 +222,71 @@ class Segmenter:
         arguments of :meth:`segment`; ``min_size`` the clean-up's limit
         (pixels; used when ``params["min_size_fraction"] > 0``).
         """
-        mask = maps[0] > 0.5
-        boxes, scores = propose_boxes(objectness, deltas, base, mask.shape, score_threshold=params["min_score"],
+        boxes, scores = self.proposals(objectness, deltas, base, maps.shape[1:], params)
+        return self.label_objects(maps, boxes, scores, params, min_size), boxes, scores
+
+    def proposals(self, objectness, deltas, base: float, shape: tuple[int, int], params: dict):
+        """Scored boxes ``(N, 4)`` ``(x1, y1, x2, y2)`` and ``(N,)`` (numpy)
+        of one pass's RPN outputs on a ``shape`` grid (work scale)."""
+        boxes, scores = propose_boxes(objectness, deltas, base, shape, score_threshold=params["min_score"],
                                       pre_nms_top_n=None, post_nms_top_n=None,  # no caps: large images keep every nucleus
                                       nms_threshold=params["nms_threshold"])
-        boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
+        return boxes.cpu().numpy(), scores.cpu().numpy()
+
+    def label_objects(self, maps: np.ndarray, boxes: np.ndarray, scores: np.ndarray, params: dict,
+                      min_size: int) -> np.ndarray:
+        """Instance labels from ``(K, H, W)`` maps and the boxes on the same grid."""
+        mask = maps[0] > 0.5
         if params["watershed"]:
-            labels = rpn_aided_watershed(mask, boxes, scores, min_score=params["min_score"],
-                                         min_size_fraction=params["min_size_fraction"], min_size=min_size,
-                                         interior=interior_mask(maps) if len(maps) > 1 else None,
-                                         elevation=maps[1] if len(maps) > 1 else None)
-        else:
-            labels = mask_to_objects(mask, params["min_size_fraction"], min_size)
-        return labels, boxes, scores
+            return rpn_aided_watershed(mask, boxes, scores, min_score=params["min_score"],
+                                       min_size_fraction=params["min_size_fraction"], min_size=min_size,
+                                       interior=interior_mask(maps) if len(maps) > 1 else None,
+                                       elevation=maps[1] if len(maps) > 1 else None)
+        return mask_to_objects(mask, params["min_size_fraction"], min_size)
+
+    def first_look(self, areas: np.ndarray, sides: np.ndarray, centres: np.ndarray):
+        """Where to measure the nucleus size, from the objects found at
+        :data:`COARSE_SCALE` (areas, sizes and ``(N, 2)`` bounding-box
+        centres on that grid): ``(size, centre)`` of a nucleus of the typical
+        size, in input pixels, when nuclei there look large enough to need
+        shrinking; ``None`` when they look small (then pass 1 runs at the
+        input scale, which the image needs anyway)."""
+        size = typical_size(areas, sides)
+        # 1.5x the training size: where choose_scale starts shrinking (on the
+        # validation split sizes seen at a quarter were 0-20% above those at full resolution)
+        if size is None or size / COARSE_SCALE < 1.5 * self.training_nucleus_size:
+            return None
+        areas, sides = np.asarray(areas), np.asarray(sides)
+        distance = np.where(areas >= max(1, int(0.2 * areas.mean())), np.abs(sides - size), np.inf)
+        return size / COARSE_SCALE, np.asarray(centres, np.float64)[int(np.argmin(distance))] / COARSE_SCALE
+
+    def size_around(self, image, centre, size: float, center: float, spread: float) -> float | None:
+        """The typical nucleus size (pixels) measured at the input
+        resolution on a crop around ``centre`` (six nuclei of ``size``
+        pixels across, 256-512 pixels a side; ``image`` may be any array
+        that slices), as pass 1 measures it on a whole image. Only objects
+        centred at least ``size`` from a cut edge count (large nuclei are
+        more often cut by the crop: leaving out the cut ones would bias the
+        size down), and only those of a quarter of ``size`` or more, which
+        must hold most of the nuclei's area (``None`` otherwise). At a quarter of the resolution dense small nuclei can
+        merge into large blobs: here they fall apart."""
+        h, w = (int(v) for v in image.shape)
+        side = int(np.clip(6 * size, 16 * STRIDE, 32 * STRIDE))
+        y0 = int(np.clip(round(centre[0] - side / 2), 0, max(h - side, 0)))
+        x0 = int(np.clip(round(centre[1] - side / 2), 0, max(w - side, 0)))
+        crop = as_float_image(np.asarray(image[y0:y0 + side, x0:x0 + side]))
+        maps = self.network_maps(normalize_with(crop, center, spread))[0]
+        areas, sides, centres = component_boxes(interior_mask(maps))
+        margin = min(size, side / 4)
+        lo = np.array([margin if y0 > 0 else 0, margin if x0 > 0 else 0])
+        hi = np.array(crop.shape) - [margin if y0 + side < h else 0, margin if x0 + side < w else 0]
+        # a quarter of the size seen at the coarse look: specks (many, where the
+        # network sees nuclei far larger than it trained on) would drag the median down
+        inner = np.all((centres >= lo) & (centres < hi), axis=1)
+        keep = inner & (sides >= size / 4)
+        if areas[keep].sum() < 0.5 * areas[inner].sum():
+            return None  # most of the nucleus area is in small objects: not large nuclei after all
+        return typical_size(areas[keep], sides[keep])
 
     def segment(
         self,
@@ -280,8 +334,9 @@ class Segmenter:
             over the image's 8 flips and transposes (2.5-4x the time; on the
             validation split AP50 0.775 -> 0.790, docs/benchmarks.md).
         return_details : also return a :class:`SegmentationDetails`.
-        out : (H, W) uint32 array (e.g. a memory map) for the labels of a
-            tiled image; with ``out`` given, that array is returned.
+        out : (H, W) uint32 or int32 array (e.g. a memory map, or the
+            int32 array a host keeps labels in), zero-filled, for the labels;
+            with ``out`` given, that array is returned (no copy).
 
         Returns
         -------
@@ -309,15 +364,39 @@ class Segmenter:
             return _empty_result(image.shape, params, return_details)
         # pass 1 normalizes with the input's statistics at any scale, as tiles must
         center, spread = float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64))
-        maps, objectness, deltas = self.network_maps(normalize_with(image, center, spread))
-        areas, sides = component_sizes(interior_mask(maps))
-        scale = self.choose_scale(typical_size(areas, sides), nucleus_diameter, auto_scale)
-        work = image
-        if scale != 1.0:
-            work_shape = scaled_shape((h, w), scale)
-            work = resample_window(image, work_shape, (0, work_shape[0], 0, work_shape[1]))
+
+        def pass_one(scale):
+            work = image
+            if scale != 1.0:
+                work_shape = scaled_shape((h, w), scale)
+                work = resample_window(image, work_shape, (0, work_shape[0], 0, work_shape[1]))
             maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread))
-            areas, sides = component_sizes(interior_mask(maps))
+            return (work, maps, objectness, deltas, *component_sizes(interior_mask(maps)))
+
+        run = None
+        if nucleus_diameter is not None or not auto_scale:
+            scale = self.choose_scale(None, nucleus_diameter, auto_scale)
+        else:
+            # A first look at a quarter of the resolution: large nuclei show
+            # there, and pass 1 at the input scale (costly for the images
+            # that get shrunk) is needed only for small ones.
+            scale = None
+            if min(h, w) * COARSE_SCALE >= 2 * STRIDE:
+                coarse_shape = scaled_shape((h, w), COARSE_SCALE)
+                coarse = resample_window(image, coarse_shape, (0, coarse_shape[0], 0, coarse_shape[1]))
+                found = self.first_look(*component_boxes(interior_mask(
+                    self.network_maps(normalize_with(coarse, center, spread))[0])))
+                if found is not None:
+                    scale = self.choose_scale(self.size_around(image, found[1], found[0], center, spread), None, True)
+                    scale = scale if scale < 1.0 else None  # small after all: pass 1 at the input scale
+            if scale is None:
+                run = pass_one(1.0)
+                scale = self.choose_scale(typical_size(*run[4:]), None, True)
+                if scale != 1.0:
+                    run = None
+        if run is None:
+            run = pass_one(scale)
+        work, maps, objectness, deltas, areas, sides = run
         # The anchor size and the clean-up's size limit come from pass 1, as
         # they must for tiled images (known image-wide before pass 2 starts).
         size = typical_size(areas, sides)
@@ -331,8 +410,8 @@ class Segmenter:
         labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, params, min_size)
         prob = maps[0]
         if scale != 1.0:
-            labels = resize_labels(labels, (h, w))
             prob = resample_window(prob, (h, w), (0, h, 0, w))
+            labels = resize_labels(labels, (h, w), prob > 0.5 if scale < 1.0 else None)
             boxes = boxes / scale
         if not return_details:
             return labels
@@ -361,6 +440,16 @@ def component_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return label_sizes(ndimage.label(mask, structure=np.ones((3, 3), int))[0])
 
 
+def component_boxes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`component_sizes`, with the ``(N, 2)`` ``(row, col)``
+    centres of the components' bounding boxes."""
+    labels = ndimage.label(mask, structure=np.ones((3, 3), int))[0]
+    areas, sides = label_sizes(labels)
+    centres = np.array([((sl[0].start + sl[0].stop - 1) / 2, (sl[1].start + sl[1].stop - 1) / 2)
+                        for sl in ndimage.find_objects(labels) if sl is not None], np.float64).reshape(-1, 2)
+    return areas, sides, centres
+
+
 def label_sizes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Area and ``max(bbox height, bbox width)`` of objects ``1..labels.max()``
     (index ``i - 1`` for object ``i``; 0 for ids not present)."""
@@ -387,9 +476,16 @@ def min_object_size(areas: np.ndarray, fraction: float) -> int:
     return max(1, int(fraction * np.mean(areas))) if len(areas) else 1
 
 
-def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of labels (:func:`.resample.nearest_window`),
-    renumbered 1..N (nuclei thinner than a pixel at the new size vanish)."""
-    labels = nearest_window(labels, labels.shape, shape, (0, shape[0], 0, shape[1]))
+def resize_labels(labels: np.ndarray, shape: tuple[int, int], foreground: np.ndarray | None = None) -> np.ndarray:
+    """Resize labels to ``shape``, renumbered 1..N (nuclei thinner than a
+    pixel at the new size vanish): nearest neighbour
+    (:func:`.resample.nearest_window`), or, given the ``foreground`` on the
+    new grid (bool), with outlines that follow it
+    (:func:`.resample.enlarge_labels_window`)."""
+    window = (0, shape[0], 0, shape[1])
+    if foreground is None:
+        labels = nearest_window(labels, labels.shape, shape, window)
+    else:
+        labels = enlarge_labels_window(labels, foreground, labels.shape, shape, window)
     labels, _, _ = relabel_sequential(labels.astype(np.int64))
     return labels.astype(label_dtype(int(labels.max(initial=0))))

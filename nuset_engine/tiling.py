@@ -108,8 +108,12 @@ def tile_windows(height: int, width: int, core: int, margin: int) -> Iterator[tu
 
 
 def _work_tiles(shape_in, scale: float, tile_size: int, margin: int):
-    """Tile windows on the image resized by ``scale`` (the network's grid)."""
+    """Tile windows on the image resized by ``scale`` (the network's grid).
+    A shrunk image gets proportionally smaller tiles, so that a tile's
+    footprint on the input (read, and labelled there) stays within
+    ``tile_size`` pixels a side."""
     shape = scaled_shape(shape_in, scale)
+    tile_size = max(MIN_TILE_SIZE, round(tile_size * min(scale, 1.0)))
     return tile_windows(shape[0], shape[1], max(tile_size - 2 * margin, MIN_CORE), margin)
 
 
@@ -161,12 +165,12 @@ class _TileStore:
 
 
 def _pass_one(segmenter, image, mean, std, scale, tile_size, store: _TileStore | None = None):
-    """Pass 1 over all tiles: the foreground intensity moments, and the area
-    and size (network scale) of each object a tile owns. With ``store``, the
-    network outputs of each tile are kept there."""
-    from .segmenter import interior_mask, label_sizes
+    """Pass 1 over all tiles: the foreground intensity moments, and the
+    area, size and bounding-box centre (network scale) of each object a tile
+    owns. With ``store``, the network outputs of each tile are kept there."""
+    from .segmenter import component_boxes, interior_mask
 
-    fg, areas, sides = Moments(), [], []
+    fg, areas, sides, centres = Moments(), [], [], []
     shape = scaled_shape(image.shape, scale)
     for index, (core, tile) in enumerate(_work_tiles(image.shape, scale, tile_size, DEFAULT_MARGIN)):
         block = _read(image, tile, scale)
@@ -175,12 +179,13 @@ def _pass_one(segmenter, image, mean, std, scale, tile_size, store: _TileStore |
             store.put(index, maps, objectness, deltas)
         objects, _ = ndimage.label(interior_mask(maps), structure=np.ones((3, 3), int))
         owned = _owned(objects, core, tile, shape)
-        tile_areas, tile_sides = label_sizes(objects)
+        tile_areas, tile_sides, tile_centres = component_boxes(objects > 0)
         areas.extend(tile_areas[owned - 1])
         sides.extend(tile_sides[owned - 1])
+        centres.extend(tile_centres[owned - 1] + (tile[0], tile[2]))
         inner = (slice(core[0] - tile[0], core[1] - tile[0]), slice(core[2] - tile[2], core[3] - tile[2]))
         fg.add(block[inner][maps[0][inner] > 0.5])
-    return fg, np.array(areas, np.int64), np.array(sides, np.int64)
+    return fg, np.array(areas, np.int64), np.array(sides, np.int64), np.array(centres, np.float64).reshape(-1, 2)
 
 
 def _input_rows(n_in: int, n_work: int) -> np.ndarray:
@@ -202,7 +207,7 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     return_details : also return ``SegmentationDetails`` (the foreground
         probability then takes another H x W float32 array).
     """
-    from .segmenter import SegmentationDetails, _empty_result, min_object_size, typical_size
+    from .segmenter import COARSE_SCALE, SegmentationDetails, _empty_result, min_object_size, typical_size
 
     tile_size = int(params["tile_size"])
     if tile_size < MIN_TILE_SIZE:
@@ -234,16 +239,26 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
                 store.close()
             # one pass, no augmentation: the final pass is this sweep, kept for reuse
             store = None if params["two_pass"] or params["augment"] else _TileStore()
-            return _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size, store)
+            return _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size, store)[:3]
 
-        if params["nucleus_diameter"] is not None:
+        if params["nucleus_diameter"] is not None or not params["auto_scale"]:
             scale = segmenter.choose_scale(None, params["nucleus_diameter"], params["auto_scale"])
             fg, areas, sides = sweep_one(scale)
         else:
-            fg, areas, sides = sweep_one(1.0)
-            scale = segmenter.choose_scale(typical_size(areas, sides), None, params["auto_scale"])
-            if scale != 1.0:
+            # a first look at a quarter of the resolution, as for whole images
+            found = segmenter.first_look(*_pass_one(segmenter, image, whole.mean, whole.std, COARSE_SCALE,
+                                                    tile_size)[1:])
+            scale = None
+            if found is not None:
+                scale = segmenter.choose_scale(segmenter.size_around(image, found[1], found[0], whole.mean,
+                                                                     whole.std), None, True)
+            if scale is not None and scale < 1.0:
                 fg, areas, sides = sweep_one(scale)
+            else:
+                fg, areas, sides = sweep_one(1.0)
+                scale = segmenter.choose_scale(typical_size(areas, sides), None, True)
+                if scale != 1.0:
+                    fg, areas, sides = sweep_one(scale)
         size = typical_size(areas, sides)
         base = size if size is not None else DEFAULT_BASE_SIZE
         min_size = min_object_size(areas, params["min_size_fraction"])
@@ -275,7 +290,13 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             # input pixels whose centres fall in this tile
             y0, y1 = np.searchsorted(rows, tile[0]), np.searchsorted(rows, tile[1])
             x0, x1 = np.searchsorted(cols, tile[2]), np.searchsorted(cols, tile[3])
-            if scale != 1.0:
+            if y1 <= y0 or x1 <= x0:
+                continue  # no input pixel's centre falls in this tile
+            if scale < 1.0:  # outlines follow the foreground on the input grid, as for whole images
+                foreground = _on_input_grid(maps[0], tile, (y0, y1, x0, x1), work_shape, shape) > 0.5
+                labels = enlarge_labels_window(labels, foreground, work_shape, shape, (y0, y1, x0, x1),
+                                               origin=(tile[0], tile[2]))
+            elif scale != 1.0:
                 labels = nearest_window(labels, work_shape, shape, (y0, y1, x0, x1), origin=(tile[0], tile[2]))
             labels = labels.astype(np.int64)
             existing = np.asarray(labels_out[y0:y1, x0:x1])
@@ -308,6 +329,16 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     finally:
         if store is not None:
             store.close()
+
+
+def _on_input_grid(prob: np.ndarray, tile, window, work_shape, shape) -> np.ndarray:
+    """A tile's map (network grid) resampled onto the input pixels
+    ``window`` whose centres fall in the tile. The map is extended by its
+    edge values first: linear interpolation near a cut edge reaches a little
+    past the tile."""
+    pad = 3
+    return resample_window(np.pad(prob, pad, mode="edge"), shape, window, origin=(tile[0] - pad, tile[2] - pad),
+                           shape_in=work_shape)
 
 
 def _add_details(prob_out, all_boxes, all_scores, prob, boxes, scores, core, tile, rows, cols, work_shape, shape):

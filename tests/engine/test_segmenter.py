@@ -130,6 +130,84 @@ def test_large_nuclei_are_rescaled_and_mapped_back(segmenter, sample):
     assert large >= small - 0.1
 
 
+def _network_inputs(segmenter, monkeypatch):
+    """Record the shape of every image the network runs on."""
+    shapes = []
+    original = type(segmenter).network_maps
+
+    def recording(self, normalized, foreground=False, augment=False):
+        shapes.append(normalized.shape)
+        return original(self, normalized, foreground, augment)
+
+    monkeypatch.setattr(type(segmenter), "network_maps", recording)
+    return shapes
+
+
+def test_large_nuclei_are_sized_without_a_full_resolution_pass(segmenter, sample, monkeypatch):
+    """Nuclei 4x larger than in training: a first look at a quarter of the
+    resolution finds their size, so the network never runs at the input
+    resolution (it did, only to estimate the size: 3x the time of a given
+    diameter), only on a crop around one nucleus, to measure it. Small
+    nuclei, too small to be seen at a quarter, still get pass 1 at the
+    input resolution, and so do dense small nuclei that merge into large
+    blobs at a quarter (the crop measures them small)."""
+    from skimage.transform import rescale
+
+    image = sample[0][:256, :256]
+    big = rescale(image.astype(np.float32), 4, order=1, preserve_range=True)
+    shapes = _network_inputs(segmenter, monkeypatch)
+    labels, details = segmenter.segment(big, return_details=True)
+    # the quarter look, a crop around one nucleus to measure it, then passes 1 and 2 at the work scale
+    assert len(shapes) == 4 and max(max(shape) for shape in shapes) <= 512, shapes
+    assert details.scale < 0.5
+    shapes.clear()
+    given = segmenter.segment(big, nucleus_diameter=4 * segmenter.training_nucleus_size)
+    assert len(shapes) == 2  # the same work, less the quarter look
+    agree = pool([evaluate_pair(given, labels)])["ap@0.50"]
+    assert agree > 0.8, agree
+    shapes.clear()
+    segmenter.segment(sample[0])
+    assert shapes == [(128, 128), (512, 512), (512, 512)]
+
+
+def test_blobs_of_small_nuclei_at_a_quarter_are_checked_at_full_resolution(segmenter, sample, monkeypatch):
+    """Dense small nuclei can merge into large blobs at a quarter of the
+    resolution (seen on a DSB validation image: the first look said 330-px
+    nuclei, shrank the image 8x and found nothing). A crop at the input
+    resolution around the claimed nucleus must overrule it. Here the first
+    look is made to claim such a blob on the sample (small nuclei): the
+    result must be that of an image without the claim."""
+    image = sample[0]
+    plain = segmenter.segment(image)
+    centre = np.array([256.0, 256.0])
+    measured = segmenter.size_around(image[:, :400], centre, 160.0, float(image.mean()), float(image.std()))
+    assert measured is None or measured < 1.5 * segmenter.training_nucleus_size  # no need to shrink
+    monkeypatch.setattr(type(segmenter), "first_look", lambda self, *a: (160.0, centre))
+    shapes = _network_inputs(segmenter, monkeypatch)
+    assert np.array_equal(segmenter.segment(image), plain)
+    assert shapes[-2:] == [image.shape, image.shape]  # passes 1 and 2 at the input scale, as without the first look
+
+
+def test_shrunk_images_are_labelled_on_their_own_grid(segmenter, sample):
+    """An image shrunk 4x inside the engine is labelled on its own pixel
+    grid: outlines are not 4-pixel steps, as labels made at the network's
+    scale and enlarged would be (every aligned 4x4 block one label)."""
+    from skimage.transform import rescale
+
+    image, truth = sample[0][:256, :256], sample[1][:256, :256]
+    big = rescale(image.astype(np.float32), 4, order=1, preserve_range=True)
+    labels, details = segmenter.segment(big, nucleus_diameter=4 * segmenter.training_nucleus_size,
+                                        return_details=True)
+    assert details.scale == 0.25
+    blocks = labels.reshape(256, 4, 256, 4).transpose(0, 2, 1, 3).reshape(256, 256, 16)
+    mixed = (blocks.min(axis=2) != blocks.max(axis=2)).sum()
+    edges = (labels[1:] != labels[:-1]).sum() + (labels[:, 1:] != labels[:, :-1]).sum()
+    assert mixed > 0.1 * edges / 4, (mixed, edges)  # outlines cross blocks anywhere, not only at block edges
+    big_truth = rescale(truth, 4, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+    scores = pool([evaluate_pair(big_truth, labels)])
+    assert scores["ap@0.50"] > 0.7 and scores["ap@0.75"] > 0.4, scores
+
+
 def test_augmented_maps_are_exactly_equivariant(segmenter, sample):
     """Averaging over the 8 flips and transposes undoes each one correctly
     only if every inverse is right: then the augmented maps of a flipped or
