@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 
 from .anchors import DEFAULT_BASE_SIZE
@@ -24,12 +22,13 @@ from .model_io import load_model
 from .network import STRIDE, NuSeTNet
 from .normalize import as_float_image, foreground_normalize, normalize_with
 from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
+from .results import SegmentationDetails, empty_result
 from .rpn import propose_boxes
-from .tiling import tile_size_for
+from .sizes import COARSE_SCALE, component_boxes, component_sizes, interior_mask, min_object_size, typical_size
+from .tiling import segment_tiled, tile_size_for
 from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
 
-__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "interior_mask", "component_sizes", "label_sizes",
-           "typical_size", "resize_labels"]
+__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "resize_labels"]
 
 _SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
 # Internal resize factors allowed: nuclei up to 8x larger than in training
@@ -37,11 +36,6 @@ _SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
 # would grow by 4x per axis for little gain, and a noisy coarse mask could
 # blow a small image up to gigapixels).
 SCALE_LIMITS = (0.125, 2.0)
-# Centre distance (0 at a nucleus' edge, 1 at its centre) above which a
-# foreground pixel belongs to a nucleus core; chosen on the validation split.
-CORE_LEVEL = 0.3
-# Resolution of the first look for the nucleus size (see Segmenter.first_look).
-COARSE_SCALE = 0.25
 # Test-time augmentation: the 8 symmetries of the square (transpose or not,
 # then flip rows, columns, both or neither) under which a nucleus image
 # means the same; the network is not exactly invariant to them.
@@ -75,32 +69,6 @@ def _fold_batch_norm(net: torch.nn.Module) -> torch.nn.Module:
                     module[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
                     module[i + 1] = torch.nn.Identity()
     return net
-
-
-def _empty_result(shape, params, return_details):
-    labels = np.zeros(shape, np.uint16)
-    if not return_details:
-        return labels
-    return labels, SegmentationDetails(np.zeros(shape, np.float32), np.zeros((0, 4)), np.zeros(0), 1.0, 0.0, params)
-
-
-@dataclass
-class SegmentationDetails:
-    """What :meth:`Segmenter.segment` computed besides the labels.
-
-    Coordinates are in input-image pixels. ``boxes`` ``(N, 4)`` as
-    ``(x1, y1, x2, y2)`` with ``scores`` ``(N,)``; ``foreground_probability``
-    ``(H, W)`` float32 from the final pass; ``scale`` is the factor the image
-    was resized by internally; ``nucleus_size`` the median nucleus size
-    (pixels, input scale) used for the anchors.
-    """
-
-    foreground_probability: np.ndarray
-    boxes: np.ndarray
-    scores: np.ndarray
-    scale: float
-    nucleus_size: float
-    params: dict = field(default_factory=dict)
 
 
 class Segmenter:
@@ -351,8 +319,6 @@ class Segmenter:
                       tile_size=tile_size, augment=bool(augment))
         tiles = tile_size_for(tile_size, np.shape(image)) if len(np.shape(image)) == 2 else None
         if tiles:
-            from .tiling import segment_tiled
-
             return segment_tiled(self, image, {**params, "tile_size": tiles}, out=out, return_details=return_details)
         if out is not None:
             labels = self.segment(np.asarray(image), **params, return_details=return_details)
@@ -361,7 +327,7 @@ class Segmenter:
         image = as_float_image(image)
         h, w = image.shape
         if image.min() == image.max():  # no contrast, no nuclei; spares the network a blank input
-            return _empty_result(image.shape, params, return_details)
+            return empty_result(image.shape, params, return_details)
         # pass 1 normalizes with the input's statistics at any scale, as tiles must
         center, spread = float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64))
 
@@ -424,56 +390,6 @@ def _check_params(*, min_score: float, nms_threshold: float, min_size_fraction: 
             raise ValueError(f"{name} must be between 0 and 1, got {value}")
     if not min_size_fraction >= 0:
         raise ValueError(f"min_size_fraction must be 0 (keep all objects) or more, got {min_size_fraction}")
-
-
-def interior_mask(maps: np.ndarray) -> np.ndarray:
-    """The foreground's nucleus cores: where the predicted centre distance
-    exceeds :data:`CORE_LEVEL` (touching nuclei fall apart there); the plain
-    foreground mask for models without the distance head."""
-    mask = maps[0] > 0.5
-    return mask & (maps[1] > CORE_LEVEL) if len(maps) > 1 else mask
-
-
-def component_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Area and ``max(bbox height, bbox width)`` (pixels) of each
-    8-connected component of ``mask``."""
-    return label_sizes(ndimage.label(mask, structure=np.ones((3, 3), int))[0])
-
-
-def component_boxes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like :func:`component_sizes`, with the ``(N, 2)`` ``(row, col)``
-    centres of the components' bounding boxes."""
-    labels = ndimage.label(mask, structure=np.ones((3, 3), int))[0]
-    areas, sides = label_sizes(labels)
-    centres = np.array([((sl[0].start + sl[0].stop - 1) / 2, (sl[1].start + sl[1].stop - 1) / 2)
-                        for sl in ndimage.find_objects(labels) if sl is not None], np.float64).reshape(-1, 2)
-    return areas, sides, centres
-
-
-def label_sizes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Area and ``max(bbox height, bbox width)`` of objects ``1..labels.max()``
-    (index ``i - 1`` for object ``i``; 0 for ids not present)."""
-    n = int(labels.max(initial=0))
-    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    sides = np.array([0 if sl is None else max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
-                      for sl in ndimage.find_objects(labels, n)], np.int64)
-    return areas, sides.reshape(-1)
-
-
-def typical_size(areas: np.ndarray, sides: np.ndarray) -> float | None:
-    """Median side of the objects of at least a fifth of the mean area (so
-    specks do not drag it down); what the anchors are scaled to. ``None``
-    without objects."""
-    areas, sides = np.asarray(areas), np.asarray(sides)
-    if areas.size == 0:
-        return None
-    return float(np.median(sides[areas >= max(1, int(0.2 * areas.mean()))]))
-
-
-def min_object_size(areas: np.ndarray, fraction: float) -> int:
-    """The clean-up's size limit: ``fraction`` x the mean area of the pass-1
-    objects (pixels, at least 1)."""
-    return max(1, int(fraction * np.mean(areas))) if len(areas) else 1
 
 
 def resize_labels(labels: np.ndarray, shape: tuple[int, int], foreground: np.ndarray | None = None) -> np.ndarray:

@@ -32,6 +32,8 @@ from scipy import ndimage
 
 from .anchors import DEFAULT_BASE_SIZE
 from .normalize import as_float_image, normalize_with
+from .results import SegmentationDetails, empty_result
+from .sizes import COARSE_SCALE, component_boxes, interior_mask, min_object_size, typical_size
 from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
 from .watershed import label_dtype
 
@@ -168,8 +170,6 @@ def _pass_one(segmenter, image, mean, std, scale, tile_size, store: _TileStore |
     """Pass 1 over all tiles: the foreground intensity moments, and the
     area, size and bounding-box centre (network scale) of each object a tile
     owns. With ``store``, the network outputs of each tile are kept there."""
-    from .segmenter import component_boxes, interior_mask
-
     fg, areas, sides, centres = Moments(), [], [], []
     shape = scaled_shape(image.shape, scale)
     for index, (core, tile) in enumerate(_work_tiles(image.shape, scale, tile_size, DEFAULT_MARGIN)):
@@ -207,8 +207,6 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     return_details : also return ``SegmentationDetails`` (the foreground
         probability then takes another H x W float32 array).
     """
-    from .segmenter import COARSE_SCALE, SegmentationDetails, _empty_result, min_object_size, typical_size
-
     tile_size = int(params["tile_size"])
     if tile_size < MIN_TILE_SIZE:
         raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE} pixels, got {tile_size}")
@@ -224,7 +222,7 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     for core, _ in tile_windows(*shape, 2048, 0):
         whole.add(as_float_image(np.asarray(image[core[0]:core[1], core[2]:core[3]])))
     if whole.lo == whole.hi:  # no contrast, no nuclei
-        empty = _empty_result(shape, params, return_details)
+        empty = empty_result(shape, params, return_details)
         if out is None:
             return empty
         return (out, empty[1]) if return_details else out

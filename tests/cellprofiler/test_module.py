@@ -161,16 +161,16 @@ def test_large_images_are_tiled_by_default(runnuset, sample, segmenter, monkeypa
     """A 2560 x 2560 image (over the automatic limit of 2048 x 2048 pixels)
     goes through the engine's tiled path with the module's default settings;
     "Whole image" does not."""
-    from nuset_engine import tiling
+    from nuset_engine import segmenter as segmenter_module
 
     calls = []
-    original = tiling.segment_tiled
+    original = segmenter_module.segment_tiled
 
     def counting(*args, **kwargs):
         calls.append(args[2]["tile_size"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(tiling, "segment_tiled", counting)
+    monkeypatch.setattr(segmenter_module, "segment_tiled", counting)
     pixels = as_cellprofiler_pixels(np.tile(sample[0], (5, 5)))
     module = new_module(runnuset)
     workspace = make_workspace(module, pixels)

@@ -192,10 +192,11 @@ def test_large_images_are_tiled_by_default(segmenter, sample, monkeypatch):
     pixels to the tiled path, so every wrapper gets bounded memory; 0 keeps
     it whole. (The tiled run itself is replaced by a recorder: its results
     are tested above, and a 4.4 MP run would only add minutes.)"""
-    from nuset_engine import tiling
+    from nuset_engine import segmenter as segmenter_module
 
     calls = []
-    monkeypatch.setattr(tiling, "segment_tiled", lambda seg, image, params, **kw: calls.append(params["tile_size"]))
+    monkeypatch.setattr(segmenter_module, "segment_tiled",
+                        lambda seg, image, params, **kw: calls.append(params["tile_size"]))
     big = np.broadcast_to(sample[0][:1, :1], (2100, 2100))  # no memory: a view of one pixel
     segmenter.segment(big)
     assert calls == [2048]
