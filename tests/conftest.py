@@ -25,3 +25,18 @@ def segmenter():
 def disk(shape, centre, radius):
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+@pytest.fixture
+def network_inputs(segmenter, monkeypatch):
+    """The shapes of the images the network runs on, in order, while the
+    test runs (the shipped model's ``network_maps`` is recorded)."""
+    shapes = []
+    original = type(segmenter).network_maps
+
+    def recording(self, normalized, foreground=False, augment=False):
+        shapes.append(normalized.shape)
+        return original(self, normalized, foreground, augment)
+
+    monkeypatch.setattr(type(segmenter), "network_maps", recording)
+    return shapes

@@ -130,20 +130,7 @@ def test_large_nuclei_are_rescaled_and_mapped_back(segmenter, sample):
     assert large >= small - 0.1
 
 
-def _network_inputs(segmenter, monkeypatch):
-    """Record the shape of every image the network runs on."""
-    shapes = []
-    original = type(segmenter).network_maps
-
-    def recording(self, normalized, foreground=False, augment=False):
-        shapes.append(normalized.shape)
-        return original(self, normalized, foreground, augment)
-
-    monkeypatch.setattr(type(segmenter), "network_maps", recording)
-    return shapes
-
-
-def test_large_nuclei_are_sized_without_a_full_resolution_pass(segmenter, sample, monkeypatch):
+def test_large_nuclei_are_sized_without_a_full_resolution_pass(segmenter, sample, network_inputs):
     """Nuclei 4x larger than in training: a first look at a quarter of the
     resolution finds their size, so the network never runs at the input
     resolution (it did, only to estimate the size: 3x the time of a given
@@ -155,7 +142,7 @@ def test_large_nuclei_are_sized_without_a_full_resolution_pass(segmenter, sample
 
     image = sample[0][:256, :256]
     big = rescale(image.astype(np.float32), 4, order=1, preserve_range=True)
-    shapes = _network_inputs(segmenter, monkeypatch)
+    shapes = network_inputs
     labels, details = segmenter.segment(big, return_details=True)
     # the quarter look, a crop around one nucleus to measure it, then passes 1 and 2 at the work scale
     assert len(shapes) == 4 and max(max(shape) for shape in shapes) <= 512, shapes
@@ -172,7 +159,8 @@ def test_large_nuclei_are_sized_without_a_full_resolution_pass(segmenter, sample
     assert shapes[0] == (128, 128) and shapes[-2:] == [(512, 512), (512, 512)] and len(shapes) <= 4, shapes
 
 
-def test_blobs_of_small_nuclei_at_a_quarter_are_checked_at_full_resolution(segmenter, sample, monkeypatch):
+def test_blobs_of_small_nuclei_at_a_quarter_are_checked_at_full_resolution(segmenter, sample, monkeypatch,
+                                                                          network_inputs):
     """Dense small nuclei can merge into large blobs at a quarter of the
     resolution (seen on a DSB validation image: the first look said 330-px
     nuclei, shrank the image 8x and found nothing). A crop at the input
@@ -185,7 +173,7 @@ def test_blobs_of_small_nuclei_at_a_quarter_are_checked_at_full_resolution(segme
     measured = segmenter.size_around(image[:, :400], centre, 160.0, float(image.mean()), float(image.std()))
     assert measured is None or measured < 1.5 * segmenter.training_nucleus_size  # no need to shrink
     monkeypatch.setattr(type(segmenter), "first_look", lambda self, *a: (160.0, centre))
-    shapes = _network_inputs(segmenter, monkeypatch)
+    shapes = network_inputs
     assert np.array_equal(segmenter.segment(image), plain)
     assert shapes[-2:] == [image.shape, image.shape]  # passes 1 and 2 at the input scale, as without the first look
 

@@ -137,7 +137,7 @@ def test_too_small_tiles_are_refused(segmenter, sample):
         segmenter.segment(sample[0], tile_size=64)
 
 
-def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypatch):
+def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypatch, network_inputs):
     """Without the foreground pass the final sweep reads pass 1's stored
     outputs: the network runs once per tile, labels are unchanged, and the
     temporary files are gone afterwards."""
@@ -146,14 +146,7 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
     from nuset_engine import tiling
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    calls = []
-    original = type(segmenter).network_maps
-
-    def counting(self, normalized, foreground=False, augment=False):
-        calls.append(normalized.shape)
-        return original(self, normalized, foreground, augment)
-
-    monkeypatch.setattr(type(segmenter), "network_maps", counting)
+    calls = network_inputs
     image = sample[0]
     scale = segmenter.choose_scale(None, 20.0, True)  # the tiles are cut on the network's grid
     tiles = len(list(tiling._work_tiles(image.shape, scale, 256, DEFAULT_MARGIN)))
