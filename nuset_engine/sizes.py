@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["CORE_LEVEL", "COARSE_SCALE", "interior_mask", "component_sizes", "component_boxes", "label_sizes",
+__all__ = ["CORE_LEVEL", "COARSE_SCALE", "interior_mask", "component_sizes", "component_boxes", "label_boxes", "label_sizes",
            "typical_size", "min_object_size"]
 
 # Centre distance (0 at a nucleus' edge, 1 at its centre) above which a
@@ -31,23 +31,28 @@ def component_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def component_boxes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like :func:`component_sizes`, with the ``(N, 2)`` ``(row, col)``
-    centres of the components' bounding boxes."""
-    labels = ndimage.label(mask, structure=np.ones((3, 3), int))[0]
-    areas, sides = label_sizes(labels)
-    centres = np.array([((sl[0].start + sl[0].stop - 1) / 2, (sl[1].start + sl[1].stop - 1) / 2)
-                        for sl in ndimage.find_objects(labels) if sl is not None], np.float64).reshape(-1, 2)
+    """Like :func:`component_sizes`, with the centres of the components'
+    bounding boxes (:func:`label_boxes`)."""
+    return label_boxes(ndimage.label(mask, structure=np.ones((3, 3), int))[0])
+
+
+def label_boxes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`label_sizes`, with the ``(N, 2)`` ``(row, col)`` centres
+    of the objects' bounding boxes (NaN for ids not present)."""
+    n = int(labels.max(initial=0))
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    sides, centres = np.zeros(n, np.int64), np.full((n, 2), np.nan)
+    for i, sl in enumerate(ndimage.find_objects(labels, n)):
+        if sl is not None:
+            sides[i] = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+            centres[i] = (sl[0].start + sl[0].stop - 1) / 2, (sl[1].start + sl[1].stop - 1) / 2
     return areas, sides, centres
 
 
 def label_sizes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Area and ``max(bbox height, bbox width)`` of objects ``1..labels.max()``
     (index ``i - 1`` for object ``i``; 0 for ids not present)."""
-    n = int(labels.max(initial=0))
-    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    sides = np.array([0 if sl is None else max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
-                      for sl in ndimage.find_objects(labels, n)], np.int64)
-    return areas, sides.reshape(-1)
+    return label_boxes(labels)[:2]
 
 
 def typical_size(areas: np.ndarray, sides: np.ndarray) -> float | None:

@@ -33,7 +33,7 @@ from scipy import ndimage
 from .anchors import DEFAULT_BASE_SIZE
 from .normalize import as_float_image, normalize_with
 from .results import SegmentationDetails, empty_result
-from .sizes import COARSE_SCALE, component_boxes, interior_mask, min_object_size, typical_size
+from .sizes import COARSE_SCALE, interior_mask, label_boxes, min_object_size, typical_size
 from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
 from .watershed import label_dtype
 
@@ -179,7 +179,7 @@ def _pass_one(segmenter, image, mean, std, scale, tile_size, store: _TileStore |
             store.put(index, maps, objectness, deltas)
         objects, _ = ndimage.label(interior_mask(maps), structure=np.ones((3, 3), int))
         owned = _owned(objects, core, tile, shape)
-        tile_areas, tile_sides, tile_centres = component_boxes(objects > 0)
+        tile_areas, tile_sides, tile_centres = label_boxes(objects)
         areas.extend(tile_areas[owned - 1])
         sides.extend(tile_sides[owned - 1])
         centres.extend(tile_centres[owned - 1] + (tile[0], tile[2]))
