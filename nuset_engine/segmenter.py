@@ -190,27 +190,31 @@ class Segmenter:
         arguments of :meth:`segment`; ``min_size`` the clean-up's limit
         (pixels; used when ``params["min_size_fraction"] > 0``).
         """
-        boxes, scores = self.proposals(objectness, deltas, base, maps.shape[1:], params)
-        return self.label_objects(maps, boxes, scores, params, min_size), boxes, scores
-
-    def proposals(self, objectness, deltas, base: float, shape: tuple[int, int], params: dict):
-        """Scored boxes ``(N, 4)`` ``(x1, y1, x2, y2)`` and ``(N,)`` (numpy)
-        of one pass's RPN outputs on a ``shape`` grid (work scale)."""
-        boxes, scores = propose_boxes(objectness, deltas, base, shape, score_threshold=params["min_score"],
+        mask = maps[0] > 0.5
+        boxes, scores = propose_boxes(objectness, deltas, base, mask.shape, score_threshold=params["min_score"],
                                       pre_nms_top_n=None, post_nms_top_n=None,  # no caps: large images keep every nucleus
                                       nms_threshold=params["nms_threshold"])
-        return boxes.cpu().numpy(), scores.cpu().numpy()
-
-    def label_objects(self, maps: np.ndarray, boxes: np.ndarray, scores: np.ndarray, params: dict,
-                      min_size: int) -> np.ndarray:
-        """Instance labels from ``(K, H, W)`` maps and the boxes on the same grid."""
-        mask = maps[0] > 0.5
+        boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
         if params["watershed"]:
-            return rpn_aided_watershed(mask, boxes, scores, min_score=params["min_score"],
-                                       min_size_fraction=params["min_size_fraction"], min_size=min_size,
-                                       interior=interior_mask(maps) if len(maps) > 1 else None,
-                                       elevation=maps[1] if len(maps) > 1 else None)
-        return mask_to_objects(mask, params["min_size_fraction"], min_size)
+            labels = rpn_aided_watershed(mask, boxes, scores, min_score=params["min_score"],
+                                         min_size_fraction=params["min_size_fraction"], min_size=min_size,
+                                         interior=interior_mask(maps) if len(maps) > 1 else None,
+                                         elevation=maps[1] if len(maps) > 1 else None)
+        else:
+            labels = mask_to_objects(mask, params["min_size_fraction"], min_size)
+        return labels, boxes, scores
+
+    def scale_from_first_look(self, image, coarse_objects, center: float, spread: float) -> float | None:
+        """The resize factor (< 1) for an image whose nuclei a first look at
+        :data:`COARSE_SCALE` found large (``coarse_objects``: their areas,
+        sizes and bounding-box centres there), measured on a crop at the
+        input resolution (:meth:`size_around`); ``None`` when the first look
+        or the crop finds them small: then pass 1 runs at the input scale."""
+        found = self.first_look(*coarse_objects)
+        if found is None:
+            return None
+        scale = self.choose_scale(self.size_around(image, found[1], found[0], center, spread), None, True)
+        return scale if scale < 1.0 else None
 
     def first_look(self, areas: np.ndarray, sides: np.ndarray, centres: np.ndarray):
         """Where to measure the nucleus size, from the objects found at
@@ -236,8 +240,9 @@ class Segmenter:
         centred at least ``size`` from a cut edge count (large nuclei are
         more often cut by the crop: leaving out the cut ones would bias the
         size down), and only those of a quarter of ``size`` or more, which
-        must hold most of the nuclei's area (``None`` otherwise). At a quarter of the resolution dense small nuclei can
-        merge into large blobs: here they fall apart."""
+        must hold most of the nuclei's area (``None`` otherwise). At a
+        quarter of the resolution dense small nuclei can merge into large
+        blobs: here they fall apart."""
         h, w = (int(v) for v in image.shape)
         side = int(np.clip(6 * size, 16 * STRIDE, 32 * STRIDE))
         y0 = int(np.clip(round(centre[0] - side / 2), 0, max(h - side, 0)))
@@ -350,11 +355,8 @@ class Segmenter:
             if min(h, w) * COARSE_SCALE >= 2 * STRIDE:
                 coarse_shape = scaled_shape((h, w), COARSE_SCALE)
                 coarse = resample_window(image, coarse_shape, (0, coarse_shape[0], 0, coarse_shape[1]))
-                found = self.first_look(*component_boxes(interior_mask(
-                    self.network_maps(normalize_with(coarse, center, spread))[0])))
-                if found is not None:
-                    scale = self.choose_scale(self.size_around(image, found[1], found[0], center, spread), None, True)
-                    scale = scale if scale < 1.0 else None  # small after all: pass 1 at the input scale
+                coarse_maps = self.network_maps(normalize_with(coarse, center, spread))[0]
+                scale = self.scale_from_first_look(image, component_boxes(interior_mask(coarse_maps)), center, spread)
             if scale is None:
                 run = pass_one(1.0)
                 scale = self.choose_scale(typical_size(*run[4:]), None, True)

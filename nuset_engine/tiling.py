@@ -244,13 +244,10 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             fg, areas, sides = sweep_one(scale)
         else:
             # a first look at a quarter of the resolution, as for whole images
-            found = segmenter.first_look(*_pass_one(segmenter, image, whole.mean, whole.std, COARSE_SCALE,
-                                                    tile_size)[1:])
-            scale = None
-            if found is not None:
-                scale = segmenter.choose_scale(segmenter.size_around(image, found[1], found[0], whole.mean,
-                                                                     whole.std), None, True)
-            if scale is not None and scale < 1.0:
+            scale = segmenter.scale_from_first_look(
+                image, _pass_one(segmenter, image, whole.mean, whole.std, COARSE_SCALE, tile_size)[1:],
+                whole.mean, whole.std)
+            if scale is not None:
                 fg, areas, sides = sweep_one(scale)
             else:
                 fg, areas, sides = sweep_one(1.0)
