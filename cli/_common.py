@@ -12,18 +12,13 @@ class TileSize(click.ParamType):
     name = "auto|0|PIXELS"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value == "auto":
-            number = value
-        else:
-            text = str(value).strip().lower()
-            if text == "auto":
-                return "auto"
-            try:
-                number = int(text)
-            except ValueError:
-                self.fail(f"{value!r} is not 'auto', 0 (whole images) or a number of pixels", param, ctx)
-        if number == "auto":
-            return number
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            number = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not 'auto', 0 (whole images) or a number of pixels", param, ctx)
         from nuset_engine.tiling import MIN_TILE_SIZE
 
         if number < 0 or 0 < number < MIN_TILE_SIZE:
