@@ -7,15 +7,44 @@ Framework-neutral: numpy arrays in, label images out.
 >>> from nuset_engine import Segmenter
 >>> labels = Segmenter.load().segment(image)
 """
+from __future__ import annotations
+
+import importlib
 from pathlib import Path
 
-from .anchors import anchor_base_size
-from .metrics import evaluate_pair, pool
-from .model_io import ModelFileError, default_model_path, load_model, save_model
-from .normalize import foreground_normalize, whole_image_normalize
-from .segmenter import SegmentationDetails, Segmenter
-from .synthetic import synthetic_image
-from .watershed import rpn_aided_watershed
+# Imported on first use (PEP 562): ``nuset --help``, the option table and the
+# CellProfiler module read the package without paying for torch.
+_LAZY = {
+    "anchor_base_size": "anchors",
+    "evaluate_pair": "metrics",
+    "pool": "metrics",
+    "ModelFileError": "model_io",
+    "default_model_path": "model_io",
+    "load_model": "model_io",
+    "save_model": "model_io",
+    "foreground_normalize": "normalize",
+    "whole_image_normalize": "normalize",
+    "Option": "options",
+    "OptionError": "options",
+    "SegmentOptions": "options",
+    "SegmentationDetails": "results",
+    "Segmenter": "segmenter",
+    "synthetic_image": "synthetic",
+    "rpn_aided_watershed": "watershed",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
@@ -29,6 +58,9 @@ __all__ = [
     "SAMPLE_LABELS",
     "Segmenter",
     "SegmentationDetails",
+    "SegmentOptions",
+    "Option",
+    "OptionError",
     "ModelFileError",
     "anchor_base_size",
     "default_model_path",

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .io import IMAGE_SUFFIXES, atomic_write, read_plane, write_csv, write_labels
+from .options import SegmentOptions, options_from
 
 __all__ = ["Job", "BatchOptions", "plan_jobs", "process_job", "run_batch", "write_summary", "write_run_record",
            "OUTPUT_SUFFIXES", "IMAGE_SUFFIXES", "preload"]
@@ -43,7 +44,7 @@ class BatchOptions:
 
     model: str | None = None
     device: str = "auto"
-    params: dict = field(default_factory=dict)
+    params: SegmentOptions = field(default_factory=SegmentOptions)  # a dict of option values is checked into one
     channel: int | None = None
     rois: bool = False
     measurements: bool = False
@@ -56,6 +57,10 @@ class BatchOptions:
     # regions by QuPath, napari, Bio-Formats); plain ImageJ 1.x cannot open
     # tiled TIFFs, so the Fiji command turns this off
     tiled_tiff: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.params, SegmentOptions):
+            object.__setattr__(self, "params", options_from(self.params))
 
     def outputs(self) -> list[str]:
         return ["labels"] + [k for k in ("rois", "measurements", "overlay") if getattr(self, k)]
@@ -174,7 +179,7 @@ def _segment_job(job: Job, options: BatchOptions, scratch: Path):
     file, so neither needs to fit in memory."""
     from .tiling import tile_size_for
 
-    tile_size = options.params.get("tile_size", "auto")
+    tile_size = options.params.tile_size
     if tile_size and job.source.lower().endswith((".tif", ".tiff")):
         from .io import open_plane
 
@@ -182,9 +187,9 @@ def _segment_job(job: Job, options: BatchOptions, scratch: Path):
         if tile_size_for(tile_size, plane.shape):
             scratch.parent.mkdir(parents=True, exist_ok=True)
             out = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint32, shape=plane.shape)
-            return plane, _segmenter(options).segment(plane, out=out, **options.params)
+            return plane, _segmenter(options).segment(plane, options.params, out=out)
     image = read_plane(job.source, options.channel)
-    return image, _segmenter(options).segment(image, **options.params)
+    return image, _segmenter(options).segment(image, options.params)
 
 
 def _chunks(labels, rows: int = 1024):
@@ -214,7 +219,7 @@ def _write_outputs(job, options, image, labels, pixel_size, max_label):
     # images segmented in tiles get tiled TIFF labels, written tile by tile
     from .tiling import tile_size_for
 
-    tiled = options.tiled_tiff and bool(tile_size_for(options.params.get("tile_size", "auto"), labels.shape))
+    tiled = options.tiled_tiff and bool(tile_size_for(options.params.tile_size, labels.shape))
     write_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, overwrite=True, tile=512 if tiled else None,
                  max_label=max_label)
 

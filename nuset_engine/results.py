@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .options import SegmentOptions
+
 __all__ = ["SegmentationDetails", "empty_result"]
 
 
@@ -16,7 +18,8 @@ class SegmentationDetails:
     ``(x1, y1, x2, y2)`` with ``scores`` ``(N,)``; ``foreground_probability``
     ``(H, W)`` float32 from the final pass; ``scale`` is the factor the image
     was resized by internally; ``nucleus_size`` the median nucleus size
-    (pixels, input scale) used for the anchors.
+    (pixels, input scale) used for the anchors; ``options`` those the
+    segmentation ran with (``two_pass`` resolved to what ran).
     """
 
     foreground_probability: np.ndarray
@@ -24,12 +27,12 @@ class SegmentationDetails:
     scores: np.ndarray
     scale: float
     nucleus_size: float
-    params: dict = field(default_factory=dict)
+    options: SegmentOptions = field(default_factory=SegmentOptions)
 
 
-def empty_result(shape, params: dict, return_details: bool):
+def empty_result(shape, options: SegmentOptions, return_details: bool):
     """Labels (and details) of an image without nuclei: no contrast."""
     labels = np.zeros(shape, np.uint16)
     if not return_details:
         return labels
-    return labels, SegmentationDetails(np.zeros(shape, np.float32), np.zeros((0, 4)), np.zeros(0), 1.0, 0.0, params)
+    return labels, SegmentationDetails(np.zeros(shape, np.float32), np.zeros((0, 4)), np.zeros(0), 1.0, 0.0, options)

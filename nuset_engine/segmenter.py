@@ -10,7 +10,9 @@ watershed turns them into an instance label image at the input size.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from .anchors import DEFAULT_BASE_SIZE
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
 from .normalize import as_float_image, foreground_normalize, normalize_with
+from .options import SEGMENT_OPTIONS, SegmentOptions, option_types, options_doc, options_from
 from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
 from .results import SegmentationDetails, empty_result
 from .rpn import propose_boxes
@@ -183,25 +186,24 @@ class Segmenter:
         # resizing then would only cost time and blur.
         return 1.0 if abs(math.log(scale)) < math.log(1.5) and nucleus_diameter is None else scale
 
-    def postprocess(self, maps: np.ndarray, objectness, deltas, base: float, params: dict, min_size: int):
+    def postprocess(self, maps: np.ndarray, objectness, deltas, base: float, options: SegmentOptions, min_size: int):
         """Labels, boxes and scores from one pass's outputs (work scale).
 
-        ``base`` is the anchor size (pixels); ``params`` the keyword
-        arguments of :meth:`segment`; ``min_size`` the clean-up's limit
-        (pixels; used when ``params["min_size_fraction"] > 0``).
+        ``base`` is the anchor size (pixels); ``min_size`` the clean-up's
+        limit (pixels; used when ``options.min_size_fraction > 0``).
         """
         mask = maps[0] > 0.5
-        boxes, scores = propose_boxes(objectness, deltas, base, mask.shape, score_threshold=params["min_score"],
+        boxes, scores = propose_boxes(objectness, deltas, base, mask.shape, score_threshold=options.min_score,
                                       pre_nms_top_n=None, post_nms_top_n=None,  # no caps: large images keep every nucleus
-                                      nms_threshold=params["nms_threshold"])
+                                      nms_threshold=options.nms_threshold)
         boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
-        if params["watershed"]:
-            labels = rpn_aided_watershed(mask, boxes, scores, min_score=params["min_score"],
-                                         min_size_fraction=params["min_size_fraction"], min_size=min_size,
+        if options.watershed:
+            labels = rpn_aided_watershed(mask, boxes, scores, min_score=options.min_score,
+                                         min_size_fraction=options.min_size_fraction, min_size=min_size,
                                          interior=interior_mask(maps) if len(maps) > 1 else None,
                                          elevation=maps[1] if len(maps) > 1 else None)
         else:
-            labels = mask_to_objects(mask, params["min_size_fraction"], min_size)
+            labels = mask_to_objects(mask, options.min_size_fraction, min_size)
         return labels, boxes, scores
 
     def scale_from_first_look(self, image, coarse_objects, center: float, spread: float) -> float | None:
@@ -261,22 +263,8 @@ class Segmenter:
             return None  # most of the nucleus area is in small objects: not large nuclei after all
         return typical_size(areas[keep], sides[keep])
 
-    def segment(
-        self,
-        image: np.ndarray,
-        *,
-        min_score: float = 0.85,
-        nms_threshold: float = 0.3,
-        watershed: bool = True,
-        two_pass: bool | None = None,
-        min_size_fraction: float = 0.2,
-        nucleus_diameter: float | None = None,
-        auto_scale: bool = True,
-        tile_size: int | str | None = "auto",
-        augment: bool = False,
-        return_details: bool = False,
-        out: np.ndarray | None = None,
-    ):
+    def segment(self, image: np.ndarray, options: SegmentOptions | None = None, *, return_details: bool = False,
+                out: np.ndarray | None = None, **overrides):
         """Segment nuclei in one 2-D grayscale image.
 
         Parameters
@@ -284,55 +272,36 @@ class Segmenter:
         image : (H, W) array, any integer, bool or float dtype (finite values).
             With ``tile_size``, any array-like with ``shape``, ``dtype`` and
             slicing (a memory map, a zarr array) that is read tile by tile.
-        min_score : minimum RPN box score (0-1) for a box to seed the watershed.
-        nms_threshold : IoU above which overlapping proposals are suppressed.
-        watershed : use the RPN-aided watershed; ``False`` gives one object per
-            connected component of the foreground mask (plain U-Net).
-        two_pass : run pass 2 on the foreground-normalized image (``True``) or
-            stop after pass 1 (``False``); ``None``: as the model was trained
-            (see :attr:`two_pass`).
-        min_size_fraction : objects below this fraction of the mean nucleus
-            area are removed and holes below it filled (0 disables).
-        nucleus_diameter : typical nucleus diameter in pixels; overrides the
-            automatic estimate from pass 1.
-        auto_scale : resize images whose estimated nucleus size is far from
-            the training size.
-        tile_size : ``"auto"`` (default): images of more than 2048 x 2048
-            pixels are segmented in overlapping tiles whose labels are merged
-            across seams, so memory stays bounded (about 2 GB at 100
-            megapixels; see :mod:`.tiling`); a number: tiles of that many
-            pixels (at the network's scale) for images with a longer side;
-            ``0`` or ``None``: whole images at once.
-        augment : test-time augmentation: the final pass averages the network
-            over the image's 8 flips and transposes (2.5-4x the time; on the
-            validation split AP50 0.775 -> 0.790, docs/benchmarks.md).
+        options : a :class:`~nuset_engine.options.SegmentOptions`; keyword
+            arguments (below) override its fields.
         return_details : also return a :class:`SegmentationDetails`.
         out : (H, W) uint32 or int32 array (e.g. a memory map, or the
             int32 array a host keeps labels in), zero-filled, for the labels;
             with ``out`` given, that array is returned (no copy).
+        **overrides : the segmentation options, each checked (an
+            :class:`~nuset_engine.options.OptionError` names a value out of
+            range); see the list below, made from :mod:`nuset_engine.options`.
 
         Returns
         -------
         labels : (H, W) uint16 (uint32 above 65535 nuclei), 0 = background.
         details : only when ``return_details``.
         """
-        _check_params(min_score=min_score, nms_threshold=nms_threshold, min_size_fraction=min_size_fraction)
-        if two_pass is None:
-            two_pass = self.two_pass
-        params = dict(min_score=min_score, nms_threshold=nms_threshold, watershed=watershed, two_pass=bool(two_pass),
-                      min_size_fraction=min_size_fraction, nucleus_diameter=nucleus_diameter, auto_scale=auto_scale,
-                      tile_size=tile_size, augment=bool(augment))
+        options = options_from(asdict(options) if options is not None else None, **overrides)
+        if options.two_pass is None:
+            options = replace(options, two_pass=self.two_pass)
+        tile_size = options.tile_size
         tiles = tile_size_for(tile_size, np.shape(image)) if len(np.shape(image)) == 2 else None
         if tiles:
-            return segment_tiled(self, image, {**params, "tile_size": tiles}, out=out, return_details=return_details)
+            return segment_tiled(self, image, replace(options, tile_size=tiles), out=out, return_details=return_details)
         if out is not None:
-            labels = self.segment(np.asarray(image), **params, return_details=return_details)
+            labels = self.segment(np.asarray(image), options, tile_size=0, return_details=return_details)
             out[...] = labels[0] if return_details else labels
             return (out, labels[1]) if return_details else out
         image = as_float_image(image)
         h, w = image.shape
         if image.min() == image.max():  # no contrast, no nuclei; spares the network a blank input
-            return empty_result(image.shape, params, return_details)
+            return empty_result(image.shape, options, return_details)
         # pass 1 normalizes with the input's statistics at any scale, as tiles must
         center, spread = float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64))
 
@@ -345,8 +314,8 @@ class Segmenter:
             return (work, maps, objectness, deltas, *component_sizes(interior_mask(maps)))
 
         run = None
-        if nucleus_diameter is not None or not auto_scale:
-            scale = self.choose_scale(None, nucleus_diameter, auto_scale)
+        if options.nucleus_diameter is not None or not options.auto_scale:
+            scale = self.choose_scale(None, options.nucleus_diameter, options.auto_scale)
         else:
             # A first look at a quarter of the resolution: large nuclei show
             # there, and pass 1 at the input scale (costly for the images
@@ -369,13 +338,13 @@ class Segmenter:
         # they must for tiled images (known image-wide before pass 2 starts).
         size = typical_size(areas, sides)
         base = size if size is not None else DEFAULT_BASE_SIZE
-        min_size = min_object_size(areas, min_size_fraction)
-        if two_pass:
+        min_size = min_object_size(areas, options.min_size_fraction)
+        if options.two_pass:
             maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5), foreground=True,
-                                                         augment=bool(augment))
-        elif augment:  # one pass: its final run again, averaged (the estimates above stay plain, as when tiled)
+                                                         augment=options.augment)
+        elif options.augment:  # one pass: its final run again, averaged (the estimates above stay plain, as when tiled)
             maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread), augment=True)
-        labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, params, min_size)
+        labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, options, min_size)
         prob = maps[0]
         if scale != 1.0:
             prob = resample_window(prob, (h, w), (0, h, 0, w))
@@ -383,15 +352,23 @@ class Segmenter:
             boxes = boxes / scale
         if not return_details:
             return labels
-        return labels, SegmentationDetails(prob.astype(np.float32), boxes, scores, scale, base / scale, params)
+        return labels, SegmentationDetails(prob.astype(np.float32), boxes, scores, scale, base / scale, options)
 
 
-def _check_params(*, min_score: float, nms_threshold: float, min_size_fraction: float) -> None:
-    for name, value in (("min_score", min_score), ("nms_threshold", nms_threshold)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{name} must be between 0 and 1, got {value}")
-    if not min_size_fraction >= 0:
-        raise ValueError(f"min_size_fraction must be 0 (keep all objects) or more, got {min_size_fraction}")
+def _options_as_keywords(method):
+    """``help()``, IDEs and notebooks show the options as keyword arguments
+    (defaults and docs from :mod:`.options`), not as ``**overrides``."""
+    signature = inspect.signature(method)
+    head = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    types = option_types()
+    keywords = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default, annotation=types[o.name])
+                for o in SEGMENT_OPTIONS]
+    method.__signature__ = signature.replace(parameters=head + keywords)
+    method.__doc__ = method.__doc__.rstrip() + "\n" + options_doc()
+    return method
+
+
+_options_as_keywords(Segmenter.segment)
 
 
 def resize_labels(labels: np.ndarray, shape: tuple[int, int], foreground: np.ndarray | None = None) -> np.ndarray:

@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from .anchors import DEFAULT_BASE_SIZE
 from .normalize import as_float_image, normalize_with
+from .options import AUTO_TILE_SIZE, DEFAULT_MARGIN, MIN_CORE, MIN_TILE_SIZE, SegmentOptions, option
 from .results import SegmentationDetails, empty_result
 from .sizes import COARSE_SCALE, interior_mask, label_boxes, min_object_size, typical_size
 from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
@@ -40,15 +41,6 @@ from .watershed import label_dtype
 __all__ = ["tile_windows", "segment_tiled", "tile_size_for", "Moments", "DEFAULT_MARGIN", "MIN_CORE", "MIN_TILE_SIZE",
            "AUTO_TILE_SIZE"]
 
-DEFAULT_MARGIN = 64  # pixels of context (network scale) around each tile's core
-MIN_CORE = 64  # smallest core side (network scale), however large the margin must be
-MIN_TILE_SIZE = 2 * DEFAULT_MARGIN + MIN_CORE  # a core and its margins on both sides
-# tile_size="auto": images of more pixels than a square of this side are
-# segmented in tiles of this side. Whole-image inference costs ~0.24 GB per
-# megapixel (21 GB at 100 MP) and gets slower per pixel above a few
-# megapixels; at this size tiles are as fast and memory stays near 2 GB
-# (docs/benchmarks.md, "Automatic tiling").
-AUTO_TILE_SIZE = 2048
 
 
 def tile_size_for(tile_size: int | str | None, shape: tuple[int, ...]) -> int | None:
@@ -60,16 +52,10 @@ def tile_size_for(tile_size: int | str | None, shape: tuple[int, ...]) -> int | 
     side in pixels (tiles when the image's longer side exceeds it).
     """
     h, w = (int(v) for v in shape[-2:])
-    if isinstance(tile_size, str):
-        if tile_size != "auto":
-            raise ValueError(f"tile_size must be 'auto', 0 (whole images) or a number of pixels, got {tile_size!r}")
+    tile_size = option("tile_size").check(tile_size)
+    if tile_size == "auto":
         return AUTO_TILE_SIZE if h * w > AUTO_TILE_SIZE**2 else None
-    if not tile_size:
-        return None
-    if isinstance(tile_size, bool) or int(tile_size) != tile_size or tile_size < MIN_TILE_SIZE:
-        raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE} pixels (1024-2048 work well), 0 for whole "
-                         f"images, or 'auto'; got {tile_size!r}")
-    return int(tile_size) if max(h, w) > tile_size else None
+    return tile_size if tile_size and max(h, w) > tile_size else None
 
 
 class Moments:
@@ -147,11 +133,12 @@ def _owned(labels: np.ndarray, core, tile, shape) -> np.ndarray:
 
 class _TileStore:
     """Network outputs of pass 1's tiles, in files of a temporary directory
-    (about 9 bytes per pixel with the distance head), for a final sweep that
+    (in ``folder``, the ``scratch_dir`` option, when given; about 9 bytes per
+    pixel with the distance head), for a final sweep that
     would compute them again. Removed by :meth:`close`."""
 
-    def __init__(self):
-        self._dir = tempfile.TemporaryDirectory(prefix="nuset-tiles-")
+    def __init__(self, folder: str | None = None):
+        self._dir = tempfile.TemporaryDirectory(prefix="nuset-tiles-", dir=folder)
 
     def put(self, index: int, maps: np.ndarray, objectness: torch.Tensor, deltas: torch.Tensor) -> None:
         np.savez(Path(self._dir.name) / f"{index}.npz", maps=maps, objectness=objectness.cpu().numpy(),
@@ -193,21 +180,21 @@ def _input_rows(n_in: int, n_work: int) -> np.ndarray:
     return np.minimum(((np.arange(n_in) + 0.5) * (n_work / n_in)).astype(np.intp), n_work - 1)
 
 
-def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None, return_details: bool = False):
+def segment_tiled(segmenter, image, options: SegmentOptions, out: np.ndarray | None = None, return_details: bool = False):
     """Segment ``image`` tile by tile; see the module docstring.
 
     Parameters
     ----------
     segmenter : :class:`~nuset_engine.segmenter.Segmenter`.
     image : (H, W) array-like (numpy array, memory map, zarr array).
-    params : the keyword arguments of ``Segmenter.segment`` (``tile_size`` set).
+    options : the segmentation's options, ``tile_size`` a number of pixels.
     out : optional (H, W) uint32 array to write the labels into (e.g. a
         memory map), zero-filled; by default one is allocated and returned
         as uint16 when the labels fit.
     return_details : also return ``SegmentationDetails`` (the foreground
         probability then takes another H x W float32 array).
     """
-    tile_size = int(params["tile_size"])
+    tile_size = int(options.tile_size)
     if tile_size < MIN_TILE_SIZE:
         raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE} pixels, got {tile_size}")
     if len(image.shape) != 2:
@@ -222,7 +209,7 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
     for core, _ in tile_windows(*shape, 2048, 0):
         whole.add(as_float_image(np.asarray(image[core[0]:core[1], core[2]:core[3]])))
     if whole.lo == whole.hi:  # no contrast, no nuclei
-        empty = empty_result(shape, params, return_details)
+        empty = empty_result(shape, options, return_details)
         if out is None:
             return empty
         return (out, empty[1]) if return_details else out
@@ -236,11 +223,11 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             if store is not None:
                 store.close()
             # one pass, no augmentation: the final pass is this sweep, kept for reuse
-            store = None if params["two_pass"] or params["augment"] else _TileStore()
+            store = None if options.two_pass or options.augment else _TileStore(options.scratch_dir)
             return _pass_one(segmenter, image, whole.mean, whole.std, scale, tile_size, store)[:3]
 
-        if params["nucleus_diameter"] is not None or not params["auto_scale"]:
-            scale = segmenter.choose_scale(None, params["nucleus_diameter"], params["auto_scale"])
+        if options.nucleus_diameter is not None or not options.auto_scale:
+            scale = segmenter.choose_scale(None, options.nucleus_diameter, options.auto_scale)
             fg, areas, sides = sweep_one(scale)
         else:
             # a first look at a quarter of the resolution, as for whole images
@@ -256,9 +243,9 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
                     fg, areas, sides = sweep_one(scale)
         size = typical_size(areas, sides)
         base = size if size is not None else DEFAULT_BASE_SIZE
-        min_size = min_object_size(areas, params["min_size_fraction"])
+        min_size = min_object_size(areas, options.min_size_fraction)
         center, spread = whole.mean, whole.std
-        if params["two_pass"] and fg.n >= 2 and fg.std >= 1e-5:  # as foreground_normalize
+        if options.two_pass and fg.n >= 2 and fg.std >= 1e-5:  # as foreground_normalize
             center, spread = fg.mean, fg.std
 
         # Sweep 2: final pass, post-processing and stitching, tile by tile.
@@ -278,9 +265,9 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             else:
                 block = _read(image, tile, scale)
                 maps, objectness, deltas = segmenter.network_maps(normalize_with(block, center, spread),
-                                                                   foreground=params["two_pass"],
-                                                                   augment=params["augment"])
-            labels, boxes, scores = segmenter.postprocess(maps, objectness, deltas, base, params, min_size)
+                                                                   foreground=options.two_pass,
+                                                                   augment=options.augment)
+            labels, boxes, scores = segmenter.postprocess(maps, objectness, deltas, base, options, min_size)
             owned = _owned(labels, core, tile, work_shape)
             # input pixels whose centres fall in this tile
             y0, y1 = np.searchsorted(rows, tile[0]), np.searchsorted(rows, tile[1])
@@ -320,7 +307,7 @@ def segment_tiled(segmenter, image, params: dict, out: np.ndarray | None = None,
             return labels_out
         boxes = np.concatenate(all_boxes) / scale if all_boxes else np.zeros((0, 4))
         scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
-        return labels_out, SegmentationDetails(prob_out, boxes, scores, scale, base / scale, params)
+        return labels_out, SegmentationDetails(prob_out, boxes, scores, scale, base / scale, options)
     finally:
         if store is not None:
             store.close()

@@ -221,7 +221,7 @@ def test_augmented_maps_are_exactly_equivariant(segmenter, sample):
 def test_augmentation_end_to_end_whole_and_tiled(segmenter, sample):
     image, truth = sample
     labels, details = segmenter.segment(image, augment=True, return_details=True)
-    assert labels.shape == image.shape and details.params["augment"] is True
+    assert labels.shape == image.shape and details.options.augment is True
     assert pool([evaluate_pair(truth, labels)])["ap@0.50"] >= 0.7  # 0.89 (plain) on this image
     plain = segmenter.segment(image, return_details=True)[1]
     assert np.abs(details.foreground_probability - plain.foreground_probability).max() > 0.01

@@ -121,15 +121,15 @@ def test_nuclei_on_seams_of_a_mosaic_are_whole(segmenter):
 
 
 def test_memory_map_input_and_output(segmenter, sample, tmp_path):
+    from nuset_engine.options import SegmentOptions
     from nuset_engine.tiling import segment_tiled
 
     image = np.lib.format.open_memmap(tmp_path / "in.npy", mode="w+", dtype=np.uint16, shape=sample[0].shape)
     image[:] = sample[0]
     out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint32, shape=image.shape)
-    params = dict(min_score=0.9, nms_threshold=0.3, watershed=True, two_pass=True, min_size_fraction=0.2,
-                  nucleus_diameter=None, auto_scale=True, tile_size=256, augment=False)
-    assert segment_tiled(segmenter, image, params, out=out) is out
-    assert np.array_equal(out, segmenter.segment(sample[0], **params))
+    options = SegmentOptions(min_score=0.9, two_pass=True, tile_size=256)
+    assert segment_tiled(segmenter, image, options, out=out) is out
+    assert np.array_equal(out, segmenter.segment(sample[0], options))
 
 
 def test_too_small_tiles_are_refused(segmenter, sample):
@@ -158,11 +158,38 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
     augmented = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0, augment=True)
     assert len(calls) == 2 * tiles and augmented.max() > 50 and not np.array_equal(augmented, reused)
 
-    monkeypatch.setattr(tiling, "_TileStore", lambda: None)  # nothing stored: the final sweep runs the network again
+    monkeypatch.setattr(tiling, "_TileStore", lambda folder: None)  # nothing stored: the final sweep runs the network again
     calls.clear()
     again = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0)
     assert len(calls) == 2 * tiles
     assert np.array_equal(reused, again) and reused.max() > 50
+
+
+def test_scratch_dir_holds_the_stored_tiles(segmenter, sample, tmp_path, monkeypatch):
+    """scratch_dir: pass 1's stored outputs go there, not to the system's
+    temporary folder, and are removed when the segmentation ends."""
+    import tempfile
+
+    from nuset_engine import tiling
+
+    system, scratch = tmp_path / "system", tmp_path / "scratch"
+    system.mkdir()
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system))
+    written = []
+    put = tiling._TileStore.put
+
+    def recording_put(store, index, *outputs):
+        put(store, index, *outputs)
+        written.extend(p for p in scratch.rglob("*.npz"))
+
+    monkeypatch.setattr(tiling._TileStore, "put", recording_put)
+    labels = segmenter.segment(sample[0], two_pass=False, tile_size=256, nucleus_diameter=20.0,
+                               scratch_dir=str(scratch))
+    assert written and labels.max() > 50
+    assert not list(scratch.iterdir()) and not list(system.iterdir())
+    with pytest.raises(ValueError, match="scratch_dir must be an existing folder, got '.*missing'"):
+        segmenter.segment(sample[0], scratch_dir=str(tmp_path / "missing"))
 
 
 
@@ -189,7 +216,7 @@ def test_large_images_are_tiled_by_default(segmenter, sample, monkeypatch):
 
     calls = []
     monkeypatch.setattr(segmenter_module, "segment_tiled",
-                        lambda seg, image, params, **kw: calls.append(params["tile_size"]))
+                        lambda seg, image, options, **kw: calls.append(options.tile_size))
     big = np.broadcast_to(sample[0][:1, :1], (2100, 2100))  # no memory: a view of one pixel
     segmenter.segment(big)
     assert calls == [2048]
