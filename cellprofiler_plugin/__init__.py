@@ -1,6 +1,6 @@
-"""CellProfiler integration (the RunNuSeT module).
+"""CellProfiler integration: the RunNuSeT module (``runnuset.py``).
 
-Not built yet: tracked by the issue "CellProfiler module RunNuSeT, tested in
-a real headless CellProfiler". Until then use ``nuset segment`` and load the
-label TIFFs in CellProfiler with NamesAndTypes ("objects" image type).
+``nuset cellprofiler install DIR`` copies it into a CellProfiler plugins
+folder; ``nuset cellprofiler plugin-dir`` prints this folder, which can be
+given to CellProfiler as its plugins directory instead.
 """

@@ -166,7 +166,7 @@ class RunNuSeT(ImageSegmentation):
                 raise ValidationError(f"Model file not found: {self.model_file.value!r}", self.model_file)
         if self.tiling.value == TILING_FIXED:
             try:
-                from nuset_engine.tiling import MIN_TILE_SIZE
+                from nuset_engine.options import MIN_TILE_SIZE  # no torch needed
             except ImportError:  # running says what to install
                 return
             if self.tile_size.value < MIN_TILE_SIZE:
@@ -195,6 +195,23 @@ class RunNuSeT(ImageSegmentation):
             variable_revision_number = 5
         return setting_values, variable_revision_number
 
+    def engine_options(self) -> dict:
+        """The engine's segmentation options (``nuset_engine.options``) these
+        settings stand for; a test checks them against the engine's table.
+        Temporary files of tiled runs go to CellProfiler's temporary
+        directory (File > Preferences), the engine's ``scratch_dir``."""
+        from cellprofiler_core.preferences import get_temporary_directory
+
+        return dict(
+            min_score=self.min_score.value, nms_threshold=self.nms_threshold.value,
+            watershed=self.use_watershed.value, two_pass=PASSES[self.two_pass.value],
+            min_size_fraction=self.min_size_fraction.value,
+            nucleus_diameter=self.nucleus_diameter.value or None,  # 0: estimated from the image
+            tile_size={TILING_AUTO: "auto", TILING_WHOLE: 0, TILING_FIXED: self.tile_size.value}[self.tiling.value],
+            augment=self.augment.value,
+            scratch_dir=get_temporary_directory(),
+        )
+
     def _segmenter(self):
         engine = _engine()
         path = self.model_file.value if self.model_choice.value == MODEL_CUSTOM else None
@@ -215,17 +232,10 @@ class RunNuSeT(ImageSegmentation):
         if pixels.ndim != 2:
             raise ValueError(f"RunNuSeT needs a grayscale image; {self.x_name.value!r} has shape {pixels.shape}. "
                              "Add ColorToGray (or pick one channel) before RunNuSeT.")
-        tile_size = {TILING_AUTO: "auto", TILING_WHOLE: 0, TILING_FIXED: self.tile_size.value}[self.tiling.value]
         # the labels go straight into the int32 array CellProfiler keeps (no copies of a large image's labels)
         segmented = np.zeros(pixels.shape, np.int32)
         result = self._segmenter().segment(
-            pixels,
-            min_score=self.min_score.value, nms_threshold=self.nms_threshold.value,
-            watershed=self.use_watershed.value, two_pass=PASSES[self.two_pass.value],
-            min_size_fraction=self.min_size_fraction.value,
-            nucleus_diameter=self.nucleus_diameter.value or None,
-            tile_size=tile_size,
-            augment=self.augment.value,
+            pixels, **self.engine_options(),
             return_details=self.save_probability.value,  # the probability image costs 4 bytes per pixel
             out=segmented,
         )

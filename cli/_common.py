@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from nuset_engine.options import SEGMENT_OPTIONS, Option, OptionError, option
+
 class TileSize(click.ParamType):
     """``auto``, 0 (whole images) or a side in pixels large enough for the
     tiles' margins: a size the engine would refuse for every image is
@@ -12,51 +14,61 @@ class TileSize(click.ParamType):
     name = "auto|0|PIXELS"
 
     def convert(self, value, param, ctx):
-        text = str(value).strip().lower()
-        if text == "auto":
-            return "auto"
         try:
-            number = int(text)
-        except ValueError:
-            self.fail(f"{value!r} is not 'auto', 0 (whole images) or a number of pixels", param, ctx)
-        from nuset_engine.tiling import MIN_TILE_SIZE
-
-        if number < 0 or 0 < number < MIN_TILE_SIZE:
-            self.fail(f"{number} is too small; tiles need at least {MIN_TILE_SIZE} pixels (1024-2048 work well), "
-                      "or 0 for whole images, or auto", param, ctx)
-        return number
+            return option("tile_size").parse(str(value))
+        except OptionError as exc:
+            self.fail(str(exc), param, ctx)
 
 
-SEGMENT_OPTIONS = [
+# What the command line adds to an option's help: how the batch runs it.
+CLI_NOTES = {"tile_size": "Large TIFFs are streamed and their labels written as tiled TIFF."}
+
+
+def _whole(number):
+    return int(number) if number is not None and float(number).is_integer() else number
+
+
+def click_option(entry: Option):
+    """The click option of one table entry: ``--min-score`` with its type,
+    range, default and help (the default's meaning when it is ``None``)."""
+    help_text = " ".join(filter(None, (entry.help, CLI_NOTES.get(entry.name))))
+    shown = {"show_default": entry.default_means} if entry.default is None else {}
+    low, high = _whole(entry.minimum), _whole(entry.maximum)
+    if entry.kind == "flag":
+        return click.option(f"{entry.flag}/--no-{entry.flag[2:]}", default=entry.default, help=help_text, **shown)
+    if entry.kind == "number":
+        kind = click.FloatRange(low, high, min_open=entry.min_open)
+    elif entry.kind == "integer":
+        kind = click.IntRange(low, high, min_open=entry.min_open)
+    elif entry.kind == "tile_size":
+        kind = TileSize()
+    else:  # folder
+        kind = click.Path(exists=True, file_okay=False)
+    if entry.unit and entry.kind != "tile_size":
+        kind.name = entry.unit.upper()
+    return click.option(entry.flag, type=kind, default=entry.default, help=help_text, **shown)
+
+
+#: The engine's options the command line offers, in the table's order.
+PARAM_NAMES = tuple(o.name for o in SEGMENT_OPTIONS if "cli" in o.hosts)
+
+SEGMENT_OPTIONS_CLI = [
     click.option("--model", type=click.Path(dir_okay=False), default=None,
                  help="Model file from `nuset train` (default: the shipped model)."),
     click.option("--device", default="auto", help="auto, cpu or cuda."),
-    click.option("--min-score", type=click.FloatRange(0, 1), default=0.85, help="Minimum RPN box score (0-1) to seed the watershed."),
-    click.option("--nms-threshold", type=click.FloatRange(0, 1), default=0.3, help="IoU above which overlapping proposals are suppressed."),
-    click.option("--watershed/--no-watershed", default=True, help="RPN-aided watershed to split touching nuclei."),
-    click.option("--two-pass/--no-two-pass", default=None,
-                 help="Second pass with foreground normalization (default: as the model was trained)."),
-    click.option("--min-size-fraction", type=click.FloatRange(min=0), default=0.2,
-                 help="Remove objects smaller than this fraction of the mean nucleus area."),
-    click.option("--nucleus-diameter", type=click.FloatRange(min=0, min_open=True), default=None,
-                 help="Typical nucleus diameter in pixels (default: estimated from the image)."),
-    click.option("--tile-size", type=TileSize(), default="auto", show_default=True,
-                 help="Segment large images in overlapping tiles of this many pixels, labels merged across seams "
-                      "(bounds memory; large TIFFs are streamed, labels written as tiled TIFF). auto: tiles of "
-                      "2048 for images over 2048x2048 pixels. 0: whole images."),
-    click.option("--augment/--no-augment", default=False,
-                 help="Test-time augmentation: average the final pass over the image's 8 flips and transposes "
-                      "(2.5-4x slower; a little more accurate)."),
+    *(click_option(o) for o in SEGMENT_OPTIONS if o.name in PARAM_NAMES),
 ]
-
-PARAM_NAMES = ("min_score", "nms_threshold", "watershed", "two_pass", "min_size_fraction", "nucleus_diameter",
-               "tile_size", "augment")
 
 
 def segment_options(func):
-    for option in reversed(SEGMENT_OPTIONS):
-        func = option(func)
+    for decorator in reversed(SEGMENT_OPTIONS_CLI):
+        func = decorator(func)
     return func
+
+
+def input_option(name: str):
+    """A click option for one of the table's input options (``channel``)."""
+    return click_option(option(name))
 
 
 def split_params(options: dict) -> tuple[dict, dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ._common import load_config, segment_options, split_params
+from ._common import input_option, load_config, segment_options, split_params
 
 RUN_FILES = ("summary.csv", "nuset_run.json")  # per run, in the --output folder
 
@@ -35,7 +35,7 @@ def _check_output_folder(output: Path, replace_run_files: bool) -> None:
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
               help="Output folder (input sub-folders are mirrored). Default: next to each image.")
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders (and ** in patterns).")
-@click.option("--channel", type=click.IntRange(min=0), default=None, help="Channel to segment in multi-channel images (0-based).")
+@input_option("channel")
 @click.option("--rois", is_flag=True, help="Also write <name>_rois.zip (ImageJ ROIs, one per nucleus).")
 @click.option("--measurements", is_flag=True, help="Also write <name>_measurements.csv (one row per nucleus).")
 @click.option("--overlay", is_flag=True, help="Also write <name>_overlay.png (outlines on the image).")
@@ -63,12 +63,12 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
         jobs = plan_jobs(inputs, output, recursive)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    batch = BatchOptions(model=model, device=device, params=params, channel=channel, rois=rois,
-                         measurements=measurements, overlay=overlay, pixel_size=pixel_size,
-                         overwrite=overwrite, resume=resume)
     if output:
         _check_output_folder(Path(output), overwrite or resume)
     try:
+        batch = BatchOptions(model=model, device=device, params=params, channel=channel, rois=rois,
+                             measurements=measurements, overlay=overlay, pixel_size=pixel_size,
+                             overwrite=overwrite, resume=resume)
         preload(batch)
     except (ModelFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

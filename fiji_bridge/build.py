@@ -3,6 +3,11 @@ shipped in ``fiji_bridge/java``, against a given ``ij.jar``.
 
 Needs a JDK (``javac`` and ``jar``); the classes target Java 8 so the jar
 runs in every Fiji and ImageJ 1.x.
+
+The dialog fields and macro keys of the commands come from the engine's
+option table: :func:`options_java` writes them as ``nuset/Options.java``
+next to the sources when the jar is built, so the jar always matches the
+Python side it runs.
 """
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from nuset_engine.options import SEGMENT_OPTIONS, Option
 
 JAVA_DIR = Path(__file__).parent / "java"
 JAR_NAME = "NuSeT_.jar"  # ImageJ1 only scans jars with an underscore in the name
@@ -27,6 +34,62 @@ def find_ij_jar(root: str | Path) -> Path:
     raise FileNotFoundError(f"{root}: no ij.jar (ImageJ) or jars/ij-*.jar (Fiji) found; give the ImageJ/Fiji folder")
 
 
+def _java_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _default_text(entry: Option) -> str:
+    """The default as the dialog and the Python command read it ("" where none is given)."""
+    if entry.default is None:
+        return entry.choices[0][0] if entry.choices else ""
+    if entry.kind == "flag":
+        return "true" if entry.default else "false"
+    return str(entry.default)
+
+
+def _note(entry: Option) -> str:
+    """What the dialog shows beside a field."""
+    if entry.kind == "tile_size":
+        return "auto, 0 = whole image, or pixels"
+    if entry.kind == "number" and entry.default is None:
+        return f"{entry.unit} (0 = {entry.default_means})".strip()
+    if entry.kind == "folder":
+        return f"empty = {entry.default_means}"
+    return entry.unit
+
+
+def options_java() -> str:
+    """``nuset/Options.java``: the table's options the Fiji commands offer."""
+    entries = [o for o in SEGMENT_OPTIONS if "fiji" in o.hosts]
+
+    def array(values) -> str:
+        return "{" + ", ".join(_java_string(v) for v in values) + "}"
+
+    choices = "{" + ", ".join(array(word for word, _ in o.choices) for o in entries) + "}"
+    return f"""package nuset;
+
+/** The segmentation options of the NuSeT commands. Generated from the engine's option table
+ * (nuset_engine/options.py) by fiji_bridge/build.py when the jar is built: do not edit. */
+final class Options {{
+    private Options() {{ }}
+
+    /** Engine names; the Python command's flags are these with dashes (--min-score). */
+    static final String[] NAME = {array(o.name for o in entries)};
+    /** number, integer, flag, tile_size or folder. */
+    static final String[] KIND = {array(o.kind for o in entries)};
+    /** Macro keys and dialog labels. A flag whose default is on is offered inverted (no_watershed). */
+    static final String[] KEY = {array(o.key for o in entries)};
+    /** Defaults as text ("" where none is given). */
+    static final String[] DEFAULT = {array(_default_text(o) for o in entries)};
+    /** Shown beside a field. */
+    static final String[] NOTE = {array(_note(o) for o in entries)};
+    /** The words of a three-state flag, default first (empty for others). */
+    static final String[][] CHOICES = {choices};
+    static final String[] HELP = {array(o.help for o in entries)};
+}}
+"""
+
+
 def build_jar(ij_jar: str | Path, output_dir: str | Path) -> Path:
     """Compile the plugin and write ``output_dir/NuSeT_.jar``."""
     for tool in ("javac", "jar"):
@@ -36,7 +99,9 @@ def build_jar(ij_jar: str | Path, output_dir: str | Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         classes = Path(tmp) / "classes"
-        sources = sorted(str(p) for p in (JAVA_DIR / "nuset").glob("*.java"))
+        generated = Path(tmp) / "Options.java"
+        generated.write_text(options_java(), encoding="utf-8")
+        sources = sorted(str(p) for p in (JAVA_DIR / "nuset").glob("*.java")) + [str(generated)]
         subprocess.run(["javac", "--release", "8", "-nowarn", "-cp", str(ij_jar), "-d", str(classes), *sources],
                        check=True, capture_output=True, text=True)
         shutil.copy(JAVA_DIR / "plugins.config", classes / "plugins.config")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from nuset_engine import Segmenter
+from nuset_engine.options import SEGMENT_OPTIONS, options_doc
 
 from .rois import add_rois
+
+
+#: The segmentation options the Python functions for ImageJ take as keywords.
+PYIMAGEJ_OPTIONS = tuple(o for o in SEGMENT_OPTIONS if "pyimagej" in o.hosts)
 
 
 def imageplus_to_array(imp) -> np.ndarray:
@@ -83,7 +88,8 @@ def segment_imageplus(imp, add_rois_to_manager: bool = False, model: str | None 
         (or to ``imp``'s Overlay when there is no display, with a warning).
     roi_zip : write the ROIs to this RoiSet zip instead (implies ROIs; works
         headless).
-    model, device, **params : as ``Segmenter.load`` / ``Segmenter.segment``.
+    model, device : as ``Segmenter.load``.
+    **params : the segmentation options (below), as ``Segmenter.segment``.
 
     Returns
     -------
@@ -95,3 +101,6 @@ def segment_imageplus(imp, add_rois_to_manager: bool = False, model: str | None 
     if add_rois_to_manager or roi_zip is not None:
         add_rois(labels, imp, roi_zip=roi_zip)
     return result
+
+
+segment_imageplus.__doc__ = segment_imageplus.__doc__.rstrip() + "\n" + options_doc(PYIMAGEJ_OPTIONS, indent=4)

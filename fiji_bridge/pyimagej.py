@@ -18,7 +18,9 @@ import numpy as np
 
 from nuset_engine import Segmenter
 from nuset_engine.io import to_grayscale
+from nuset_engine.options import options_doc
 
+from .imagej1 import PYIMAGEJ_OPTIONS
 from .rois import add_rois as _add_rois
 
 _CHANNEL_AXES = {"c", "ch", "channel"}
@@ -186,7 +188,8 @@ def segment(ij, image, *, add_rois: bool = False, roi_zip: str | Path | None = N
     roi_zip : write the ROIs to this RoiSet zip instead of the ROI Manager
         (implies ``add_rois``; works headless and without Java).
     channel : the channel to segment when the image has several (0-based).
-    model, device, **params : as ``Segmenter.load`` / ``Segmenter.segment``.
+    model, device : as ``Segmenter.load``.
+    **params : the segmentation options (below), as ``Segmenter.segment``.
 
     Returns
     -------
@@ -236,3 +239,6 @@ def segment(ij, image, *, add_rois: bool = False, roi_zip: str | Path | None = N
     if add_rois or roi_zip is not None:
         _add_rois(roi_labels, imp, roi_zip=roi_zip)  # ROIs in ImageJ's x (column) / y (row) coordinates
     return result
+
+
+segment.__doc__ = segment.__doc__.rstrip() + "\n" + options_doc(PYIMAGEJ_OPTIONS, indent=4)

@@ -63,6 +63,49 @@ def test_augmentation_setting_reaches_the_engine(runnuset, sample, segmenter):
     assert not np.array_equal(expected, segmenter.segment(pixels))
 
 
+def test_settings_stand_for_the_engine_table(runnuset, tmp_path):
+    """The module's settings are CellProfiler widgets saved by position, so
+    they are written out in the module; here they are checked against the
+    engine's option table: every option the table offers CellProfiler is
+    set, a new module gives the table's defaults, the numeric settings allow
+    no value the engine refuses, and the engine accepts what they give."""
+    from cellprofiler_core.preferences import get_temporary_directory, set_temporary_directory
+
+    from nuset_engine.options import SEGMENT_OPTIONS, SegmentOptions, option
+
+    before = get_temporary_directory()
+    set_temporary_directory(str(tmp_path))
+    module = new_module(runnuset)
+    try:
+        given = module.engine_options()
+    finally:
+        set_temporary_directory(before)
+    assert set(given) == {o.name for o in SEGMENT_OPTIONS if "cellprofiler" in o.hosts}
+    defaults = SegmentOptions()
+    for name, value in given.items():
+        if name == "scratch_dir":  # CellProfiler's temporary directory (File > Preferences)
+            assert value == str(tmp_path)
+        else:
+            assert value == getattr(defaults, name), name
+    assert SegmentOptions(**given)  # the engine accepts them
+    for name, setting in (("min_score", module.min_score), ("nms_threshold", module.nms_threshold),
+                          ("min_size_fraction", module.min_size_fraction), ("nucleus_diameter", module.nucleus_diameter)):
+        entry = option(name)
+        assert setting.min_value == entry.minimum, name  # nucleus_diameter: 0 stands for "estimated"
+        if entry.maximum is not None:
+            assert setting.max_value == entry.maximum, name
+    # min_size_fraction: CellProfiler's field stops at 1 (the engine allows more; above 1 removes most nuclei)
+    assert module.min_size_fraction.max_value == 1.0
+    # every choice maps to a value the engine takes, the default to the table's default
+    for word, value in runnuset.PASSES.items():
+        assert option("two_pass").check(value) == value
+    assert runnuset.PASSES[module.two_pass.value] is option("two_pass").default
+    module.tiling.value, module.tile_size.value = runnuset.TILING_FIXED, 1024
+    assert module.engine_options()["tile_size"] == 1024
+    module.tiling.value, module.nucleus_diameter.value = runnuset.TILING_WHOLE, 30.0
+    assert module.engine_options()["tile_size"] == 0 and module.engine_options()["nucleus_diameter"] == 30.0
+
+
 def test_model_is_loaded_once_per_run_and_released(runnuset, sample):
     pixels = as_cellprofiler_pixels(sample[0][:128, :128])
     module = new_module(runnuset, device="CPU")
@@ -167,7 +210,7 @@ def test_large_images_are_tiled_by_default(runnuset, sample, segmenter, monkeypa
     original = segmenter_module.segment_tiled
 
     def counting(*args, **kwargs):
-        calls.append(args[2]["tile_size"])
+        calls.append(args[2].tile_size)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(segmenter_module, "segment_tiled", counting)

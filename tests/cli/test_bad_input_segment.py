@@ -56,8 +56,9 @@ def test_an_unknown_device_is_named_with_the_choices(runner, good, tmp_path):
     ("--nms-threshold", "2", "2.0 is not in the range 0<=x<=1"),
     ("--min-size-fraction", "-1", "-1.0 is not in the range x>=0"),
     ("--nucleus-diameter", "0", "0.0 is not in the range x>0"),
-    ("--tile-size", "100", "100 is too small; tiles need at least 192 pixels"),
-    ("--tile-size", "-5", "-5 is too small"),
+    ("--tile-size", "100", "tile_size must be at least 192 pixels (1024-2048 work well), 0 for whole images, "
+                           "or 'auto', got 100"),
+    ("--tile-size", "-5", "tile_size must be at least 192 pixels"),
     ("--tile-size", "huge", "'huge' is not 'auto', 0 (whole images) or a number of pixels"),
     ("--pixel-size", "-1", "-1.0 is not in the range x>0"),
     ("--channel", "-1", "-1 is not in the range x>=0"),

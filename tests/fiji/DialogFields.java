@@ -23,8 +23,8 @@ public class DialogFields {
             System.out.println("REFUSED");
             System.exit(0);
         }
-        System.out.println("TILE " + read.tileSize + " MODEL " + read.model + " PYTHON " + read.python
-            + " ROI_ZIP " + gd.getNextString() + " MIN_SCORE " + read.minScore);
+        System.out.println("TILE " + read.value("tile_size") + " MODEL " + read.model + " PYTHON " + read.python
+            + " ROI_ZIP " + gd.getNextString() + " MIN_SCORE " + read.value("min_score"));
         System.out.println("COMMAND " + String.join(" ", read.command("--input", "in.tif")));
         System.exit(0);
     }

@@ -175,3 +175,20 @@ def test_dialog_tile_size_field(ij_home, ij_jar, tmp_path):
     assert "--tile-size 0 " in read("0")
     refused = read("large")
     assert "NuSeT error: 'tile_size=large': use auto" in refused and "REFUSED" in refused
+
+
+def test_scratch_dir_from_a_macro_reaches_the_engine(headless_macro, tmp_path, segmenter, sample):
+    """scratch_dir, the option added through the engine's table only: its
+    macro key and command-line flag come from the table; a folder that does
+    not exist is refused by the Python side in one Log line."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    wrapper, log = _argv_recorder(tmp_path)
+    output = headless_macro(TILE_SIZES, f"{wrapper}|{SAMPLE}|scratch_dir={scratch} tile_size=256 passes=one,"
+                                        f"scratch_dir={tmp_path / 'missing'}")
+    good, missing = log.read_text().splitlines()
+    assert f"--scratch-dir {scratch} " in good + " " and "--two-pass one" in good
+    expected = int(segmenter.segment(sample[0], tile_size=256, two_pass=False).max())
+    assert f"tile_size=256 passes=one -> img2d-labels max={expected}" in output, output
+    assert not list(scratch.iterdir())  # the tiles' files are gone
+    assert f"NuSeT error: scratch_dir must be an existing folder, got '{tmp_path / 'missing'}'" in output

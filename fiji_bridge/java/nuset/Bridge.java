@@ -13,7 +13,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.Enumeration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.ZipEntry;
@@ -24,18 +26,20 @@ final class Bridge {
     static final String PYTHON_PREF = "nuset.python";
 
     String python;
-    double minScore = 0.85, nmsThreshold = 0.3, minSizeFraction = 0.2, nucleusDiameter = 0;
-    /** "auto" (the Python side decides: tiles for large images), "0" (whole image) or a tile size in pixels. */
-    String tileSize = "auto";
-    /** Foreground-normalization pass: as the model was trained, or forced off / on. */
-    static final String[] PASSES = {"as_trained", "one", "two"};
-    String passes = PASSES[0];
-    boolean noWatershed, addRois, augment;
+    /** The segmentation options (Options.java, generated from the engine's table) by name, as text. */
+    final Map<String, String> values = new LinkedHashMap<String, String>();
+    boolean addRois;
     String model = "";
 
     Bridge() {
         String env = System.getenv("NUSET_PYTHON");
         python = Prefs.get(PYTHON_PREF, env != null ? env : "python3");
+        for (int i = 0; i < Options.NAME.length; i++) values.put(Options.NAME[i], Options.DEFAULT[i]);
+    }
+
+    /** The text value of option {@code name} ("" where none is given). */
+    String value(String name) {
+        return values.get(name);
     }
 
     /**
@@ -54,59 +58,103 @@ final class Bridge {
     private boolean parseMacroOptions(String options) {
         if (options == null) return false;
         python = Macro.getValue(options, "python", python);
-        minScore = number(options, "min_score", minScore);
-        nmsThreshold = number(options, "nms_threshold", nmsThreshold);
-        minSizeFraction = number(options, "min_size_fraction", minSizeFraction);
-        nucleusDiameter = number(options, "nucleus_diameter", nucleusDiameter);
-        tileSize = tileSize(Macro.getValue(options, "tile_size", tileSize));
         model = Macro.getValue(options, "model", model);
-        noWatershed = flag(options, "no_watershed");
-        passes = Macro.getValue(options, "passes", flag(options, "single_pass") ? "one" : passes);
-        if (!java.util.Arrays.asList(PASSES).contains(passes))
-            throw new IllegalArgumentException("'passes=" + passes + "': use as_trained, one or two");
+        for (int i = 0; i < Options.NAME.length; i++) {
+            String key = Options.KEY[i], kind = Options.KIND[i];
+            String given = Macro.getValue(options, key, null);
+            if (kind.equals("flag") && Options.CHOICES[i].length > 0) {
+                // "single_pass" is the key of earlier releases for passes=one
+                if (given == null && key.equals("passes") && flag(options, "single_pass")) given = "one";
+                if (given != null) values.put(Options.NAME[i], choice(i, given));
+            } else if (kind.equals("flag")) {
+                boolean checked = flag(options, key);  // a checkbox: present or not
+                boolean inverted = Options.DEFAULT[i].equals("true");
+                values.put(Options.NAME[i], String.valueOf(checked != inverted));
+            } else if (given != null) {
+                values.put(Options.NAME[i], text(i, given));
+            }
+        }
         addRois = flag(options, "add_rois");
-        augment = flag(options, "augment");
         Prefs.set(PYTHON_PREF, python);
         return true;
     }
 
     void addFields(GenericDialog gd) {
-        gd.addNumericField("min_score", minScore, 2);
-        gd.addNumericField("nms_threshold", nmsThreshold, 2);
-        gd.addNumericField("min_size_fraction", minSizeFraction, 2);
-        gd.addNumericField("nucleus_diameter", nucleusDiameter, 1, 6, "pixels (0 = automatic)");
-        gd.addStringField("tile_size", tileSize, 6);
-        gd.addToSameRow();
-        gd.addMessage("auto, 0 = whole image, or pixels");
-        gd.addCheckbox("no_watershed", noWatershed);
+        StringBuilder help = new StringBuilder("<html><h3>NuSeT options</h3><dl>");
+        for (int i = 0; i < Options.NAME.length; i++) {
+            String key = Options.KEY[i], kind = Options.KIND[i], v = values.get(Options.NAME[i]);
+            if (kind.equals("number") || kind.equals("integer")) {
+                gd.addNumericField(key, v.length() == 0 ? 0 : Double.parseDouble(v), kind.equals("integer") ? 0 : 2, 6,
+                    Options.NOTE[i]);
+            } else if (kind.equals("flag") && Options.CHOICES[i].length > 0) {
+                gd.addChoice(key, Options.CHOICES[i], v);
+            } else if (kind.equals("flag")) {
+                gd.addCheckbox(key, v.equals(Options.DEFAULT[i].equals("true") ? "false" : "true"));
+            } else {
+                gd.addStringField(key, v, kind.equals("tile_size") ? 6 : 30);
+                if (Options.NOTE[i].length() > 0) {
+                    gd.addToSameRow();
+                    gd.addMessage(Options.NOTE[i]);
+                }
+            }
+            help.append("<dt><b>").append(key).append("</b></dt><dd>").append(Options.HELP[i]).append("</dd>");
+        }
         gd.addCheckbox("add_rois", addRois);
-        gd.addCheckbox("augment", augment);
-        gd.addChoice("passes", PASSES, passes);
         gd.addStringField("model", model, 30);
         gd.addStringField("python", python, 30);
+        gd.addHelp(help.append("</dl></html>").toString());
     }
 
     /** Read the dialog's fields; a bad value is logged as a "NuSeT error:" line and thrown, as for macros. */
     void readFields(GenericDialog gd) {
-        minScore = gd.getNextNumber();
-        nmsThreshold = gd.getNextNumber();
-        minSizeFraction = gd.getNextNumber();
-        nucleusDiameter = gd.getNextNumber();
-        String tile = gd.getNextString().trim();
-        noWatershed = gd.getNextBoolean();
-        addRois = gd.getNextBoolean();
-        augment = gd.getNextBoolean();
-        passes = gd.getNextChoice();
-        model = gd.getNextString().trim();
-        python = gd.getNextString().trim();
-        Prefs.set(PYTHON_PREF, python);
-        Prefs.savePreferences();
         try {
-            tileSize = tileSize(tile);
+            for (int i = 0; i < Options.NAME.length; i++) {
+                String kind = Options.KIND[i], name = Options.NAME[i];
+                if (kind.equals("number") || kind.equals("integer")) {
+                    double number = gd.getNextNumber();
+                    if (Double.isNaN(number)) throw new IllegalArgumentException("'" + Options.KEY[i] + "' is not a number");
+                    values.put(name, text(i, String.valueOf(number)));
+                } else if (kind.equals("flag") && Options.CHOICES[i].length > 0) {
+                    values.put(name, gd.getNextChoice());
+                } else if (kind.equals("flag")) {
+                    values.put(name, String.valueOf(gd.getNextBoolean() != Options.DEFAULT[i].equals("true")));
+                } else {
+                    values.put(name, gd.getNextString().trim());
+                }
+            }
+            addRois = gd.getNextBoolean();
+            model = gd.getNextString().trim();
+            python = gd.getNextString().trim();
+            Prefs.set(PYTHON_PREF, python);
+            Prefs.savePreferences();
+            for (int i = 0; i < Options.NAME.length; i++) values.put(Options.NAME[i], text(i, values.get(Options.NAME[i])));
         } catch (IllegalArgumentException e) {
             IJ.log("NuSeT error: " + e.getMessage());
             throw e;
         }
+    }
+
+    /** A value typed for option i, checked where Java can say at once what is wrong; the Python side checks ranges. */
+    private static String text(int i, String value) {
+        String kind = Options.KIND[i], key = Options.KEY[i], v = value.trim();
+        if (v.length() == 0 && Options.DEFAULT[i].length() == 0) return "";  // none given: the Python side's default
+        if (kind.equals("tile_size")) return tileSize(v);
+        if (kind.equals("number") || kind.equals("integer")) {
+            double number;
+            try { number = Double.parseDouble(v); } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("'" + key + "=" + v + "' is not a number");
+            }
+            // 0 stands for "none given" where the option has no default number (nucleus_diameter)
+            if (number == 0 && Options.DEFAULT[i].length() == 0) return "";
+            return kind.equals("integer") && number == Math.rint(number) ? String.valueOf((long) number) : String.valueOf(number);
+        }
+        return v;
+    }
+
+    private static String choice(int i, String value) {
+        for (String word : Options.CHOICES[i]) if (word.equals(value)) return word;
+        throw new IllegalArgumentException("'" + Options.KEY[i] + "=" + value + "': use "
+            + String.join(", ", Options.CHOICES[i]).replaceAll(", ([^,]*)$", " or $1"));
     }
 
     /** "auto", or a whole number of pixels >= 0 ("0": whole image), normalized; anything else is refused. */
@@ -121,21 +169,19 @@ final class Bridge {
             + "0 (the whole image at once) or a tile size in pixels");
     }
 
+    /** The Python command line: each option that differs from its default, as --name-with-dashes TEXT. */
     List<String> command(String... io) {
         List<String> cmd = new ArrayList<String>();
         cmd.add(python);
         cmd.add("-m");
         cmd.add("fiji_bridge.command");
         for (String s : io) cmd.add(s);
-        cmd.add("--min-score"); cmd.add(String.valueOf(minScore));
-        cmd.add("--nms-threshold"); cmd.add(String.valueOf(nmsThreshold));
-        cmd.add("--min-size-fraction"); cmd.add(String.valueOf(minSizeFraction));
-        if (nucleusDiameter > 0) { cmd.add("--nucleus-diameter"); cmd.add(String.valueOf(nucleusDiameter)); }
-        if (!tileSize.equals("auto")) { cmd.add("--tile-size"); cmd.add(tileSize); }  // auto: the Python default
-        if (noWatershed) cmd.add("--no-watershed");
-        if (augment) cmd.add("--augment");
-        if (passes.equals("one")) cmd.add("--no-two-pass");
-        else if (passes.equals("two")) cmd.add("--two-pass");
+        for (int i = 0; i < Options.NAME.length; i++) {
+            String v = values.get(Options.NAME[i]);
+            if (v.length() == 0 || v.equals(Options.DEFAULT[i])) continue;  // the Python side has the same defaults
+            cmd.add("--" + Options.NAME[i].replace('_', '-'));
+            cmd.add(v);
+        }
         if (model.length() > 0) { cmd.add("--model"); cmd.add(model); }
         return cmd;
     }
