@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 # `torch>=2.1` requirement does not pull a multi-GB CUDA build. Override
 # for a GPU machine, e.g. `make demo TORCH="torch --index-url https://download.pytorch.org/whl/cu124"`.
 TORCH  ?= torch==2.13.0
+# tests/test_packaging.py installs the built wheel into a clean environment,
+# with this torch first, as here
+export NUSET_TEST_TORCH = $(TORCH)
 
 # CellProfiler 5 pins numpy<2 and scipy<1.11, so its module is tested in a
 # second environment; this also runs the engine's tests on numpy 1.26.
@@ -14,7 +17,7 @@ CP_VENV := .venv-cellprofiler
 CP_BIN  := $(CP_VENV)/bin
 CP_VERSION := 5.0.0.dev784
 
-.PHONY: demo test test-main test-cellprofiler install install-dev system-deps clean
+.PHONY: demo test test-main test-cellprofiler test-floors test-quick install install-dev system-deps clean
 
 # The Fiji tests run the real ImageJ 1.x (Debian's libij-java) under Xvfb and
 # build the plugin with a JDK. Installed from Debian when missing.
@@ -61,20 +64,42 @@ $(CP_VENV)/.installed: setup.cfg pyproject.toml
 	$(CP_BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-# The two suites' commands and what each needs installed first; variables so
-# that tests/test_makefile.py can check `make test` without installing anything.
-MAIN_PYTEST ?= $(BIN)/python -m pytest
-MAIN_DEPS   ?= install-dev system-deps
-CP_PYTEST   ?= $(CP_BIN)/python -m pytest tests/cellprofiler tests/engine
-CP_DEPS     ?= $(CP_VENV)/.installed
+# The lowest versions setup.cfg allows, installed exactly (requirements-floors.txt,
+# which tests/test_packaging.py checks against setup.cfg): a third environment
+# that runs the tests of what those libraries do for NuSeT (reading and
+# writing images, tiles, segmentation, the command line).
+FL_VENV := .venv-floors
+FL_BIN  := $(FL_VENV)/bin
 
-## Run the whole test suite: the main environment, then CellProfiler's. The
-## second runs even when the first fails, so one run shows every failure;
-## the exit status is non-zero if either failed.
+$(FL_VENV)/.installed: setup.cfg pyproject.toml requirements-floors.txt
+	rm -rf $(FL_VENV)
+	$(PYTHON) -m venv $(FL_VENV)
+	$(FL_BIN)/pip install --quiet $(TORCH)
+	$(FL_BIN)/pip install --quiet -r requirements-floors.txt -e . "pytest>=7" "hypothesis>=6"
+	touch $@
+
+# Quick: everything but the slow tests, ImageJ/Java, CellProfiler and Dask.
+QUICK := not slow and not jvm and not cellprofiler and not dask
+
+# The suites' commands and what each needs installed first; variables so
+# that tests/test_makefile.py can check `make test` without installing anything.
+MAIN_PYTEST   ?= $(BIN)/python -m pytest
+MAIN_DEPS     ?= install-dev system-deps
+CP_PYTEST     ?= $(CP_BIN)/python -m pytest tests/cellprofiler tests/engine
+CP_DEPS       ?= $(CP_VENV)/.installed
+FLOORS_PYTEST ?= $(FL_BIN)/python -m pytest tests/engine tests/cli tests/test_option_hosts.py -m "$(QUICK)"
+FLOORS_DEPS   ?= $(FL_VENV)/.installed
+QUICK_PYTEST  ?= $(BIN)/python -m pytest
+QUICK_DEPS    ?= install-dev
+
+## Run the whole test suite: the main environment, CellProfiler's, then the
+## dependency floors'. Each runs even when one before it fails, so one run
+## shows every failure; the exit status is non-zero if any failed.
 test:
 	@failed=""; \
 	$(MAKE) --no-print-directory test-main || failed="$$failed test-main"; \
 	$(MAKE) --no-print-directory test-cellprofiler || failed="$$failed test-cellprofiler"; \
+	$(MAKE) --no-print-directory test-floors || failed="$$failed test-floors"; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
 
 test-main: $(MAIN_DEPS)
@@ -83,5 +108,13 @@ test-main: $(MAIN_DEPS)
 test-cellprofiler: $(CP_DEPS)
 	NUSET_REQUIRE_CELLPROFILER=1 $(CP_PYTEST)
 
+test-floors: $(FLOORS_DEPS)
+	$(FLOORS_PYTEST)
+
+## While developing: the main environment without the slow, Java,
+## CellProfiler and Dask tests (under 2 minutes).
+test-quick: $(QUICK_DEPS)
+	$(QUICK_PYTEST) -m "$(QUICK)"
+
 clean:
-	rm -rf $(VENV) $(CP_VENV) demo-output build *.egg-info
+	rm -rf $(VENV) $(CP_VENV) $(FL_VENV) demo-output build *.egg-info

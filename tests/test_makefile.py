@@ -1,11 +1,12 @@
 """How the test suites run.
 
-`make test` on the real Makefile: both suites run even when the first
-fails, and the exit status reports a failure of either. The suites' commands
-are replaced by small scripts through the Makefile's variables (MAIN_PYTEST,
-CP_PYTEST), and their install prerequisites are emptied (MAIN_DEPS, CP_DEPS),
-so nothing is installed or built here (in CI this runs inside the main suite,
-before .venv-cellprofiler exists).
+`make test` on the real Makefile: the three suites (main, CellProfiler,
+dependency floors) all run even when one fails, and the exit status reports a
+failure of any. The suites' commands are replaced by small scripts through
+the Makefile's variables (MAIN_PYTEST, CP_PYTEST, FLOORS_PYTEST), and their
+install prerequisites are emptied (MAIN_DEPS, CP_DEPS, FLOORS_DEPS), so
+nothing is installed or built here (in CI this runs inside the main suite,
+before .venv-cellprofiler and .venv-floors exist).
 
 The CellProfiler tests, given to pytest in an environment without
 CellProfiler: skipped cleanly, unless NUSET_REQUIRE_CELLPROFILER=1.
@@ -43,9 +44,13 @@ def _suite(tmp_path, name, status):
     return script
 
 
-def _make(tmp_path, *args, main_status=0, cp_status=0):
+SUITES = (("test-main", "main"), ("test-cellprofiler", "cellprofiler"), ("test-floors", "floors"))
+
+
+def _make(tmp_path, *args, main_status=0, cp_status=0, floors_status=0):
     variables = [f"MAIN_PYTEST={_suite(tmp_path, 'main', main_status)}", "MAIN_DEPS=",
-                 f"CP_PYTEST={_suite(tmp_path, 'cellprofiler', cp_status)}", "CP_DEPS="]
+                 f"CP_PYTEST={_suite(tmp_path, 'cellprofiler', cp_status)}", "CP_DEPS=",
+                 f"FLOORS_PYTEST={_suite(tmp_path, 'floors', floors_status)}", "FLOORS_DEPS="]
     result = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), *args, *variables],
                             capture_output=True, text=True, env=_env(), timeout=60)
     ran = (tmp_path / "ran").read_text().splitlines() if (tmp_path / "ran").exists() else []
@@ -54,10 +59,11 @@ def _make(tmp_path, *args, main_status=0, cp_status=0):
 
 @needs_make
 def test_the_suite_commands_and_prerequisites_are_make_variables(tmp_path):
-    """Dry run (nothing executed): with the variables set, `make test-main`
-    and `make test-cellprofiler` run just the given commands. This also keeps
-    the tests below from installing anything should the variables go away."""
-    for target, name in (("test-main", "main"), ("test-cellprofiler", "cellprofiler")):
+    """Dry run (nothing executed): with the variables set, `make test-main`,
+    `make test-cellprofiler` and `make test-floors` run just the given
+    commands. This also keeps the tests below from installing anything should
+    the variables go away."""
+    for target, name in SUITES:
         result, ran = _make(tmp_path, "-n", target)
         assert result.returncode == 0, result.stderr
         assert ran == []
@@ -66,21 +72,32 @@ def test_the_suite_commands_and_prerequisites_are_make_variables(tmp_path):
 
 
 @needs_make
-@pytest.mark.parametrize("main_status, cp_status", [(0, 0), (3, 0), (0, 4), (3, 4)])
-def test_make_test_runs_both_suites_and_fails_if_either_fails(tmp_path, main_status, cp_status):
+@pytest.mark.parametrize("statuses", [(0, 0, 0), (3, 0, 0), (0, 4, 0), (0, 0, 5), (3, 4, 5)])
+def test_make_test_runs_every_suite_and_fails_if_any_fails(tmp_path, statuses):
     dry, _ = _make(tmp_path, "-n", "test-main")
     assert dry.stdout.strip().endswith("main.sh"), "the Makefile would run the real suite: " + dry.stdout
-    result, ran = _make(tmp_path, "test", main_status=main_status, cp_status=cp_status)
-    # the main suite first, then CellProfiler's (with missing CellProfiler a failure), whatever the first did
-    assert ran == ["main unset", "cellprofiler 1"], (ran, result.stdout, result.stderr)
-    if main_status or cp_status:
+    result, ran = _make(tmp_path, "test", main_status=statuses[0], cp_status=statuses[1], floors_status=statuses[2])
+    # the main suite first, then CellProfiler's (with missing CellProfiler a failure), then the floors',
+    # whatever the ones before did
+    assert ran == ["main unset", "cellprofiler 1", "floors unset"], (ran, result.stdout, result.stderr)
+    if any(statuses):
         assert result.returncode != 0, result.stdout + result.stderr
-        failed = [t for t, s in (("test-main", main_status), ("test-cellprofiler", cp_status)) if s]
+        failed = [target for (target, _), status in zip(SUITES, statuses) if status]
         assert "make test: failed: " + " ".join(failed) in result.stderr
     else:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@needs_make
+def test_the_quick_selection_leaves_out_the_marked_tests():
+    """`make test-quick`: the main environment without slow, Java, CellProfiler and Dask tests."""
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "-n", "test-quick", "QUICK_PYTEST=pytest",
+                             "QUICK_DEPS="], capture_output=True, text=True, env=_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == 'pytest -m "not slow and not jvm and not cellprofiler and not dask"', result.stdout
+
+
+@pytest.mark.cellprofiler
 @pytest.mark.skipif(importlib.util.find_spec("cellprofiler_core") is not None,
                     reason="CellProfiler is installed here: tests/cellprofiler runs for real")
 def test_cellprofiler_tests_skip_cleanly_without_cellprofiler():

@@ -25,7 +25,7 @@ def _params(command: click.Command) -> dict:
 
 @pytest.mark.parametrize("command_name", ["segment", "evaluate"])
 def test_cli_options_are_the_table(command_name):
-    from cli.main import cli
+    from nuset_cli.main import cli
 
     params = _params(cli.commands[command_name])
     table = [o for o in SEGMENT_OPTIONS if "cli" in o.hosts]

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from click.testing import CliRunner
 
-from cli.main import cli
+from nuset_cli.main import cli
 from nuset_engine.data import find_pairs, load_pairs
 from nuset_engine.io import to_grayscale
 from nuset_engine.train import TrainConfig

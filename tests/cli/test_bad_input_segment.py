@@ -11,7 +11,7 @@ import tifffile
 from click.testing import CliRunner
 
 import nuset_engine
-from cli.main import cli
+from nuset_cli.main import cli
 from nuset_engine.io import read_image, to_grayscale
 from nuset_engine.segmenter import resolve_device
 

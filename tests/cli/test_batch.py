@@ -38,6 +38,7 @@ def run(*args, check=False):
     return subprocess.run([NUSET, "segment", *map(str, args)], capture_output=True, text=True, check=check)
 
 
+@pytest.mark.dask
 def test_dask_cluster_gives_the_same_results_as_a_serial_run(folder, tmp_path):
     (folder / "corrupt.tif").write_bytes(b"II*\x00" + b"\x00" * 20)
     (folder / "empty.png").write_bytes(b"")
@@ -74,6 +75,7 @@ def test_a_negative_worker_count_is_refused_not_hung(folder, tmp_path):
         run_batch([], BatchOptions(), workers=-2)
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_redoes_nothing_and_leaves_no_partial_files(folder, tmp_path):
     for i in range(6, 14):  # more images so that the kill lands mid-run
         shutil.copy(folder / "img0.tif", folder / f"img{i}.tif")
@@ -120,6 +122,7 @@ def test_config_file_and_run_record(folder, tmp_path):
     assert result.returncode == 2 and "unknown option(s) min_scor" in result.stderr
 
 
+@pytest.mark.slow
 def test_existing_outputs_need_overwrite(folder, tmp_path):
     assert run(folder / "img1.tif", "-o", tmp_path).returncode == 0
     before = (tmp_path / "img1_labels.tif").read_bytes()
@@ -130,6 +133,7 @@ def test_existing_outputs_need_overwrite(folder, tmp_path):
     assert (tmp_path / "img1_overlay.png").exists()
 
 
+@pytest.mark.dask
 def test_existing_dask_scheduler(folder, tmp_path):
     """--scheduler sends the work to a cluster the lab already runs (here one
     started by the test on loopback, in its own processes)."""

@@ -11,7 +11,7 @@ import tifffile
 from click.testing import CliRunner
 
 import nuset_engine
-from cli.main import cli
+from nuset_cli.main import cli
 
 
 @pytest.fixture

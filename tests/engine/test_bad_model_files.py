@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import cli
+from nuset_cli.main import cli
 from nuset_engine import ModelFileError, default_model_path, load_model
 
 FIX = "use the shipped model or one written by `nuset train`"

@@ -108,10 +108,13 @@ def test_a_second_weight_set_runs_pass_two_only(segmenter, sample):
                           segmenter.segment(whole, two_pass=False, tile_size=256))
 
 
-def test_watershed_splits_more_than_connected_components(segmenter, sample):
+def test_watershed_splits_touching_nuclei_of_the_sample(segmenter, sample):
+    """On the sample's touching nuclei the watershed finds clearly more
+    nuclei than connected regions (115 against 100 here); a watershed that
+    did nothing would tie. The exact two-disc cases are in test_watershed.py."""
     with_ws = segmenter.segment(sample[0])
     without = segmenter.segment(sample[0], watershed=False)
-    assert with_ws.max() >= without.max()
+    assert with_ws.max() >= without.max() + 5
 
 
 def test_large_nuclei_are_rescaled_and_mapped_back(segmenter, sample):

@@ -1,6 +1,8 @@
 import numpy as np
 
-from nuset_engine.watershed import clean_labels, rpn_aided_watershed
+from scipy import ndimage
+
+from nuset_engine.watershed import clean_labels, mask_to_objects, rpn_aided_watershed
 from tests.conftest import disk
 
 
@@ -19,6 +21,32 @@ def test_two_touching_disks_become_two_labels():
     for d in (a, b):
         values, counts = np.unique(labels[d], return_counts=True)
         assert counts.max() / d.sum() > 0.9
+
+
+def test_overlapping_disks_one_component_become_exactly_two_labels():
+    """Where connected components see one object, the RPN-aided watershed
+    with a box around each disc gives exactly two, one per disc (a watershed
+    that did nothing would give one)."""
+    a, b, boxes = two_touching_disks()
+    assert (a & b).any() and mask_to_objects(a | b).max() == 1
+    labels = rpn_aided_watershed(a | b, boxes, np.array([0.99, 0.95]))
+    assert sorted(np.unique(labels)) == [0, 1, 2]
+    assert labels[30, 25] != labels[30, 45]  # the two centres
+    assert ((labels > 0) == (a | b)).all()
+
+
+def test_the_segmenter_splits_two_overlapping_nuclei(segmenter):
+    """The whole pipeline on an image of two overlapping nuclei (discs of the
+    training nucleus size, 4 px of overlap): two labels, one without the
+    watershed."""
+    shape = (64, 80)
+    a, b = disk(shape, (32, 31), 11), disk(shape, (32, 49), 11)
+    image = ndimage.gaussian_filter(np.where(a | b, 220.0, 20.0).astype(np.float32), 1.0)
+    labels = segmenter.segment(image)
+    assert labels.max() == 2 and labels[32, 31] != labels[32, 49]
+    for d in (a, b):
+        assert np.unique(labels[d], return_counts=True)[1].max() / d.sum() > 0.9
+    assert segmenter.segment(image, watershed=False).max() == 1
 
 
 def test_without_confident_boxes_touching_disks_stay_one_object():
