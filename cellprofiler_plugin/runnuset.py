@@ -47,8 +47,8 @@ PASSES = {"As the model was trained": None, "Two passes": True, "One pass": Fals
 TILING_AUTO, TILING_WHOLE, TILING_FIXED = "Automatic", "Whole image", "Tiles of a fixed size"
 
 # One loaded model per (file, device) for the whole run: loading is the slow
-# part, so it must not happen per image. Cleared in post_run.
-_SEGMENTERS: dict = {}
+# part, so it must not happen per image. The engine keeps them
+# (Segmenter.shared); post_run releases them (Segmenter.release_shared).
 
 
 def _engine():
@@ -213,15 +213,13 @@ class RunNuSeT(ImageSegmentation):
         )
 
     def _segmenter(self):
+        """The run's model: loaded by the first image, reused by the others."""
         engine = _engine()
         path = self.model_file.value if self.model_choice.value == MODEL_CUSTOM else None
-        key = (path, DEVICES[self.device.value])
-        if key not in _SEGMENTERS:
-            try:
-                _SEGMENTERS[key] = engine.Segmenter.load(path, device=key[1])
-            except (engine.ModelFileError, ValueError) as exc:
-                raise RuntimeError(f"RunNuSeT: {exc}") from exc
-        return _SEGMENTERS[key]
+        try:
+            return engine.Segmenter.shared(path, device=DEVICES[self.device.value])
+        except (engine.ModelFileError, ValueError) as exc:
+            raise RuntimeError(f"RunNuSeT: {exc}") from exc
 
     def run(self, workspace):
         image = workspace.image_set.get_image(self.x_name.value)
@@ -255,9 +253,9 @@ class RunNuSeT(ImageSegmentation):
 
     def post_run(self, workspace):
         """Free the models (and GPU memory) when the run ends."""
-        used_cuda = any(s.device.type == "cuda" for s in _SEGMENTERS.values())
-        _SEGMENTERS.clear()
-        if used_cuda:
-            import torch
+        import sys
 
-            torch.cuda.empty_cache()
+        segmenter = sys.modules.get("nuset_engine.segmenter")
+        if segmenter is None:  # never imported (or not importable): no model was loaded, and torch stays unloaded
+            return
+        segmenter.Segmenter.release_shared()

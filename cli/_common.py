@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from nuset_engine.errors import ImageTooLargeError, OutputClashError, OutputExistsError
 from nuset_engine.options import SEGMENT_OPTIONS, Option, OptionError, option
 
 class TileSize(click.ParamType):
@@ -99,6 +100,22 @@ def load_config(ctx: click.Context, param, value):
         raise click.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)}")
     ctx.default_map = {**(ctx.default_map or {}), **config}
     return value
+
+
+def in_cli_terms(exc: BaseException) -> str:
+    """An engine error's message as the command line says it: the engine's
+    typed errors name their fix in the Python API's terms (``overwrite=True``,
+    ``tile_size=2048``); here they name the flags (``--overwrite``,
+    ``--tile-size 2048``). Other errors keep their message.
+
+    Module-level, so that Dask workers can run it (``run_batch(phrase=...)``)."""
+    if isinstance(exc, OutputExistsError):
+        return exc.phrase(overwrite="--overwrite", resume="--resume")
+    if isinstance(exc, ImageTooLargeError):
+        return exc.phrase(tile_size="--tile-size {}")
+    if isinstance(exc, OutputClashError):
+        return exc.phrase(output="--output")
+    return str(exc)
 
 
 def load_segmenter(model, device):

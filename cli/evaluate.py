@@ -57,6 +57,7 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
     import numpy as np
     from skimage.transform import rescale
 
+    from nuset_engine import ImageTooLargeError
     from nuset_engine.baseline import otsu_watershed
     from nuset_engine.data import find_pairs, load_pairs, split_pairs
     from nuset_engine.io import atomic_write
@@ -86,6 +87,10 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
         samples = load_pairs(pairs)  # every file is checked before any work
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    except ImageTooLargeError as exc:  # evaluation holds whole images: tiles would not help here
+        raise click.ClickException(f"{exc.path}: the image is too large to load whole, and evaluation needs whole "
+                                   f"images; crop it, or segment it with `nuset segment --tile-size "
+                                   f"{exc.tile_size}`") from exc
     results = []
     with click.progressbar(zip(pairs, samples), length=len(pairs), label=f"evaluating {len(pairs)} images",
                            file=sys.stderr) as bar:

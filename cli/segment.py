@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ._common import input_option, load_config, segment_options, split_params
+from ._common import in_cli_terms, input_option, load_config, segment_options, split_params
 
 RUN_FILES = ("summary.csv", "nuset_run.json")  # per run, in the --output folder
 
@@ -62,7 +62,7 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
     try:
         jobs = plan_jobs(inputs, output, recursive)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(in_cli_terms(exc)) from exc
     if output:
         _check_output_folder(Path(output), overwrite or resume)
     try:
@@ -88,7 +88,7 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
                 click.echo(f"{row['image']}: {row['nuclei']} nuclei ({row['status']})")
 
         try:
-            rows = run_batch(jobs, batch, workers=workers, scheduler=scheduler, on_result=report)
+            rows = run_batch(jobs, batch, workers=workers, scheduler=scheduler, on_result=report, phrase=in_cli_terms)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
     failed = [r for r in rows if r["status"] == "error"]

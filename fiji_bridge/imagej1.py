@@ -2,12 +2,14 @@
 scyjava and ``ij.jar`` alone (works in plain ImageJ, Fiji and pyimagej)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from nuset_engine import Segmenter
 from nuset_engine.options import SEGMENT_OPTIONS, options_doc
 
-from .rois import add_rois
+from .rois import add_rois as _add_rois
 
 
 #: The segmentation options the Python functions for ImageJ take as keywords.
@@ -77,18 +79,21 @@ def labels_to_imageplus(labels: np.ndarray, title: str = "labels"):
     return ImagePlus(title, processor)
 
 
-def segment_imageplus(imp, add_rois_to_manager: bool = False, model: str | None = None, device: str = "auto",
-                      roi_zip: str | None = None, **params):
+def segment_imageplus(imp, add_rois: bool = False, model: str | None = None, device: str = "auto",
+                      roi_zip: str | None = None, *, add_rois_to_manager: bool | None = None, **params):
     """Segment the current plane of an ImageJ1 ImagePlus.
 
     Parameters
     ----------
     imp : ij.ImagePlus
-    add_rois_to_manager : also add one ROI per nucleus to the ROI Manager
-        (or to ``imp``'s Overlay when there is no display, with a warning).
+    add_rois : also add one ROI per nucleus to the ROI Manager (or to
+        ``imp``'s Overlay when there is no display, with a warning), as
+        ``segment(..., add_rois=True)`` does.
     roi_zip : write the ROIs to this RoiSet zip instead (implies ROIs; works
         headless).
     model, device : as ``Segmenter.load``.
+    add_rois_to_manager : deprecated name of ``add_rois`` (a
+        ``DeprecationWarning``); still honoured.
     **params : the segmentation options (below), as ``Segmenter.segment``.
 
     Returns
@@ -96,10 +101,14 @@ def segment_imageplus(imp, add_rois_to_manager: bool = False, model: str | None 
     ij.ImagePlus titled ``<title>-labels`` (16-bit labels, 0 = background),
     with ``imp``'s calibration.
     """
+    if add_rois_to_manager is not None:
+        warnings.warn("segment_imageplus(add_rois_to_manager=...) is deprecated: use add_rois=..., as segment() does",
+                      DeprecationWarning, stacklevel=2)
+        add_rois = add_rois or bool(add_rois_to_manager)
     labels = Segmenter.shared(model, device).segment(imageplus_to_array(imp), **params)
     result = labeled_imageplus(labels, imp)
-    if add_rois_to_manager or roi_zip is not None:
-        add_rois(labels, imp, roi_zip=roi_zip)
+    if add_rois or roi_zip is not None:
+        _add_rois(labels, imp, roi_zip=roi_zip)
     return result
 
 

@@ -13,7 +13,10 @@ import importlib
 from pathlib import Path
 
 # Imported on first use (PEP 562): ``nuset --help``, the option table and the
-# CellProfiler module read the package without paying for torch.
+# CellProfiler module read the package without paying for torch. Every name
+# here can be imported from the package; those in __all__ (below) are the API,
+# the others are kept for existing imports (their modules are the place to
+# import them from).
 _LAZY = {
     "anchor_base_size": "anchors",
     "evaluate_pair": "metrics",
@@ -31,6 +34,9 @@ _LAZY = {
     "Segmenter": "segmenter",
     "synthetic_image": "synthetic",
     "rpn_aided_watershed": "watershed",
+    "OutputExistsError": "errors",
+    "ImageTooLargeError": "errors",
+    "OutputClashError": "errors",
 }
 
 
@@ -53,24 +59,17 @@ __version__ = "0.1.0"
 SAMPLE_IMAGE = Path(__file__).parent / "sample" / "img2d.tif"
 SAMPLE_LABELS = Path(__file__).parent / "sample" / "img2d_truth.tif"
 
+#: The user API (README.md, "Use"): ``from nuset_engine import *`` gives these.
 __all__ = [
-    "SAMPLE_IMAGE",
-    "SAMPLE_LABELS",
     "Segmenter",
-    "SegmentationDetails",
     "SegmentOptions",
-    "Option",
+    "SegmentationDetails",
     "OptionError",
     "ModelFileError",
-    "anchor_base_size",
-    "default_model_path",
-    "evaluate_pair",
-    "foreground_normalize",
-    "load_model",
-    "pool",
-    "rpn_aided_watershed",
-    "save_model",
-    "synthetic_image",
-    "whole_image_normalize",
+    "OutputExistsError",
+    "ImageTooLargeError",
+    "OutputClashError",
+    "SAMPLE_IMAGE",
+    "SAMPLE_LABELS",
     "__version__",
 ]

@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from .errors import OutputClashError, OutputExistsError
 from .io import IMAGE_SUFFIXES, atomic_write, read_plane, write_csv, write_labels
 from .options import SegmentOptions, options_from
 
@@ -32,7 +33,16 @@ SUMMARY_COLUMNS = ["image", "status", "nuclei", "mean_area", "seconds", "error"]
 
 @dataclass(frozen=True)
 class Job:
-    """One image: where it is read from and the output path prefix (no suffix)."""
+    """One image of a batch.
+
+    Attributes
+    ----------
+    source : str
+        The image file.
+    prefix : str
+        The outputs' path without suffix: ``<prefix>_labels.tif``... (see
+        :data:`OUTPUT_SUFFIXES`).
+    """
 
     source: str
     prefix: str
@@ -40,7 +50,34 @@ class Job:
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """Everything a worker needs to process a job (picklable, for Dask)."""
+    """Everything a worker needs to process a job (picklable, for Dask).
+
+    Attributes
+    ----------
+    model : str, optional
+        Model file; ``None``: the shipped model.
+    device : str, default ``"auto"``
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    params : SegmentOptions
+        The segmentation options; a dict of option values is checked into one.
+    channel : int, optional
+        The channel of multi-channel images (0-based).
+    rois, measurements, overlay : bool, default False
+        Also write ``<prefix>_rois.zip``, ``_measurements.csv``, ``_overlay.png``.
+    pixel_size : float, optional
+        Microns per pixel for the measurements; default: from TIFF metadata,
+        else pixels.
+    overwrite : bool, default False
+        Replace existing outputs (otherwise an image with outputs is an error).
+    resume : bool, default False
+        Skip images whose outputs are all present.
+    threads : int, optional
+        Torch threads per process.
+    tiled_tiff : bool, default True
+        Labels of images segmented in tiles are written as tiled TIFF (read in
+        regions by QuPath, napari, Bio-Formats); plain ImageJ 1.x cannot open
+        tiled TIFFs, so the Fiji command turns this off.
+    """
 
     model: str | None = None
     device: str = "auto"
@@ -53,9 +90,6 @@ class BatchOptions:
     overwrite: bool = False
     resume: bool = False
     threads: int | None = None
-    # labels of images segmented in tiles are written as tiled TIFF (read in
-    # regions by QuPath, napari, Bio-Formats); plain ImageJ 1.x cannot open
-    # tiled TIFFs, so the Fiji command turns this off
     tiled_tiff: bool = True
 
     def __post_init__(self):
@@ -63,6 +97,7 @@ class BatchOptions:
             object.__setattr__(self, "params", options_from(self.params))
 
     def outputs(self) -> list[str]:
+        """The outputs written per image: ``"labels"`` and the optional ones asked for."""
         return ["labels"] + [k for k in ("rois", "measurements", "overlay") if getattr(self, k)]
 
 
@@ -73,10 +108,25 @@ def plan_jobs(inputs: Iterable[str], output: str | None = None, recursive: bool 
     ``output`` (sub-folders mirrored); single files and glob matches go to
     ``output`` directly. Without ``output`` results go next to each image.
 
+    Parameters
+    ----------
+    inputs : iterable of str
+        Image files, folders and glob patterns.
+    output : str, optional
+        The output folder.
+    recursive : bool, default False
+        Descend into sub-folders (and let ``**`` in patterns match them).
+
+    Returns
+    -------
+    list of Job
+
     Raises
     ------
+    OutputClashError
+        A ``ValueError``: two images would write the same outputs.
     ValueError
-        If nothing matches an input, or two images would write the same outputs.
+        Nothing matches an input, or no image was found at all.
     """
     jobs: list[Job] = []
     for item in inputs:
@@ -98,8 +148,7 @@ def plan_jobs(inputs: Iterable[str], output: str | None = None, recursive: bool 
     seen: dict[str, str] = {}
     for job in jobs:
         if job.prefix in seen:
-            raise ValueError(f"{seen[job.prefix]} and {job.source} would write the same outputs ({job.prefix}_*); "
-                             "segment them into different --output folders")
+            raise OutputClashError(seen[job.prefix], job.source, job.prefix)
         seen[job.prefix] = job.source
     if not jobs:
         raise ValueError("no images found in the given inputs (TIFF, PNG or JPEG)")
@@ -108,7 +157,22 @@ def plan_jobs(inputs: Iterable[str], output: str | None = None, recursive: bool 
 
 def preload(options: BatchOptions):
     """Load (and cache) the model in this process, so that a missing or
-    corrupt model file fails the run at once with a clear error."""
+    corrupt model file fails the run at once with a clear error.
+
+    Parameters
+    ----------
+    options : BatchOptions
+
+    Returns
+    -------
+    Segmenter
+        The process's shared model (:meth:`Segmenter.shared`).
+
+    Raises
+    ------
+    ModelFileError, ValueError
+        The model file cannot be used; the device is unknown or absent.
+    """
     return _segmenter(options)
 
 
@@ -127,25 +191,37 @@ def _row(job: Job, **values) -> dict:
     return {"image": job.source, "status": "ok", "nuclei": "", "mean_area": "", "seconds": "", "error": ""} | values
 
 
-def process_job(job: Job, options: BatchOptions) -> dict:
-    """Segment one image and write its outputs; returns its summary row.
-    Errors with the input or outputs are reported in the row, not raised."""
-    targets = [Path(job.prefix + OUTPUT_SUFFIXES[k]) for k in options.outputs()]
-    existing = [t for t in targets if t.exists()]
-    if options.resume and len(existing) == len(targets):
-        import tifffile
+def process_job(job: Job, options: BatchOptions, phrase: Callable[[BaseException], str] = str) -> dict:
+    """Segment one image and write its outputs.
 
-        try:
-            labels = tifffile.imread(targets[0])
-        except Exception as exc:  # noqa: BLE001 - whatever the reader says, the file is not usable
-            return _row(job, status="error", error=f"{targets[0]}: cannot read these existing labels ({exc}); "
-                                                   "delete the file, or pass --overwrite to segment the image again")
-        return _row(job, status="skipped (complete)", nuclei=int(labels.max(initial=0)))
-    if existing and not (options.overwrite or options.resume):
-        return _row(job, status="error", error=f"{existing[0]} exists; pass --overwrite to replace or --resume to skip")
-    for target in targets:  # temp files of a run that was killed mid-write
-        for stale in target.parent.glob(f".{target.name}.*"):
-            stale.unlink(missing_ok=True)
+    Errors with the input or outputs are reported in the row, not raised, so
+    that a batch goes on past a bad image.
+
+    Parameters
+    ----------
+    job : Job
+    options : BatchOptions
+    phrase : callable, default ``str``
+        Turns an error into the row's message. The engine's own messages speak
+        the Python API's terms (``overwrite=True``); a wrapper gives a function
+        that phrases the typed errors (:class:`OutputExistsError`,
+        :class:`ImageTooLargeError`) in its own (the command line's
+        ``--overwrite``). Picklable (a module-level function) for Dask.
+
+    Returns
+    -------
+    dict
+        The summary row: ``image``, ``status`` (``ok``, ``skipped
+        (complete)`` or ``error``), ``nuclei``, ``mean_area`` (pixels),
+        ``seconds``, ``error`` (the message; named after the image when the
+        image is the problem, after the output file when that is).
+    """
+    try:
+        skipped = _check_outputs(job, options)
+    except OutputExistsError as exc:  # the message names the output file
+        return _row(job, status="error", error=phrase(exc))
+    if skipped is not None:
+        return skipped
     t0 = time.perf_counter()
     scratch = Path(job.prefix + OUTPUT_SUFFIXES["labels"])
     scratch = scratch.parent / f".{scratch.name}.scratch.npy"
@@ -160,10 +236,10 @@ def process_job(job: Job, options: BatchOptions) -> dict:
         _write_outputs(job, options, image, labels, pixel_size, n)
         mean_area = float(_count_nonzero(labels) / n) if n else 0.0
     except (OSError, ValueError, MemoryError) as exc:
-        message = str(exc)
+        message = phrase(exc)
         return _row(job, status="error", error=message if job.source in message else f"{job.source}: {message}")
     except Exception as exc:  # a batch must go on: report anything else with its type
-        return _row(job, status="error", error=f"{job.source}: {type(exc).__name__}: {exc}")
+        return _row(job, status="error", error=f"{job.source}: {type(exc).__name__}: {phrase(exc)}")
     finally:
         labels = None  # release the memory map before its file goes
         try:
@@ -171,6 +247,34 @@ def process_job(job: Job, options: BatchOptions) -> dict:
         except OSError:  # an unusable output folder: the error above says so
             pass
     return _row(job, nuclei=n, mean_area=round(mean_area, 2), seconds=round(time.perf_counter() - t0, 3))
+
+
+def _check_outputs(job: Job, options: BatchOptions) -> dict | None:
+    """Before any work: the row of an image a resumed run skips, or ``None``
+    to segment it (stale temporary files of a killed run removed).
+
+    Raises
+    ------
+    OutputExistsError
+        Outputs exist and neither overwriting nor resuming was asked for, or
+        a resumed run cannot read the existing labels.
+    """
+    targets = [Path(job.prefix + OUTPUT_SUFFIXES[k]) for k in options.outputs()]
+    existing = [t for t in targets if t.exists()]
+    if options.resume and len(existing) == len(targets):
+        import tifffile
+
+        try:
+            labels = tifffile.imread(targets[0])
+        except Exception as exc:  # noqa: BLE001 - whatever the reader says, the file is not usable
+            raise OutputExistsError(targets[0], resumable=True, unreadable=str(exc)) from exc
+        return _row(job, status="skipped (complete)", nuclei=int(labels.max(initial=0)))
+    if existing and not (options.overwrite or options.resume):
+        raise OutputExistsError(existing[0], resumable=True)
+    for target in targets:  # temp files of a run that was killed mid-write
+        for stale in target.parent.glob(f".{target.name}.*"):
+            stale.unlink(missing_ok=True)
+    return None
 
 
 def _segment_job(job: Job, options: BatchOptions, scratch: Path):
@@ -208,7 +312,7 @@ def _count_nonzero(labels) -> int:
 def _write_outputs(job, options, image, labels, pixel_size, max_label):
     from . import outputs
 
-    # labels last: with --resume its presence (with the others) marks the image done
+    # labels last: on resume its presence (with the others) marks the image done
     if options.rois:
         outputs.write_rois(job.prefix + OUTPUT_SUFFIXES["rois"], labels)
     if options.measurements:
@@ -225,12 +329,36 @@ def _write_outputs(job, options, image, labels, pixel_size, max_label):
 
 
 def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, scheduler: str | None = None,
-              on_result: Callable[[dict], None] | None = None) -> list[dict]:
-    """Process all jobs; returns summary rows in job order.
+              on_result: Callable[[dict], None] | None = None,
+              phrase: Callable[[BaseException], str] = str) -> list[dict]:
+    """Process all jobs (:func:`process_job`).
 
-    ``workers > 0`` starts a local Dask cluster of that many processes on
-    127.0.0.1; ``scheduler`` sends the work to an existing Dask scheduler
-    (``tcp://host:8786``). Otherwise jobs run in this process.
+    Parameters
+    ----------
+    jobs : list of Job
+        From :func:`plan_jobs`.
+    options : BatchOptions
+    workers : int, default 0
+        ``> 0``: start a local Dask cluster of that many processes on
+        127.0.0.1. 0: run the jobs in this process.
+    scheduler : str, optional
+        Send the work to an existing Dask scheduler (``tcp://host:8786``).
+    on_result : callable, optional
+        Called with each row as its job finishes (in completion order).
+    phrase : callable, default ``str``
+        Turns an error into a row's message (see :func:`process_job`).
+
+    Returns
+    -------
+    list of dict
+        The summary rows, in job order.
+
+    Raises
+    ------
+    ValueError
+        ``workers`` is negative.
+    RuntimeError
+        Dask is needed but the ``distributed`` package is missing.
     """
     on_result = on_result or (lambda row: None)
     if workers < 0:
@@ -238,7 +366,7 @@ def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, sched
     if not workers and not scheduler:
         rows = []
         for job in jobs:
-            rows.append(process_job(job, options))
+            rows.append(process_job(job, options, phrase))
             on_result(rows[-1])
         return rows
     try:
@@ -257,7 +385,7 @@ def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, sched
                                dashboard_address=None)
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
-            futures = client.map(process_job, jobs, options=options, pure=False)
+            futures = client.map(process_job, jobs, options=options, phrase=phrase, pure=False)
             index = {f.key: i for i, f in enumerate(futures)}
             rows: list = [None] * len(jobs)
             for future in as_completed(futures):
@@ -271,12 +399,37 @@ def run_batch(jobs: list[Job], options: BatchOptions, *, workers: int = 0, sched
 
 
 def write_summary(path: str | Path, rows: list[dict]) -> Path:
-    """The run's summary CSV: image, status, nuclei, mean_area (px), seconds, error."""
+    """Write the run's summary CSV.
+
+    Parameters
+    ----------
+    path : str or Path
+    rows : list of dict
+        From :func:`run_batch`.
+
+    Returns
+    -------
+    Path
+        Columns: image, status, nuclei, mean_area (pixels), seconds, error.
+    """
     return write_csv(path, rows, SUMMARY_COLUMNS)
 
 
 def write_run_record(path: str | Path, options: BatchOptions, jobs: list[Job], started: float) -> Path:
-    """Parameters, model and library versions used, next to the outputs."""
+    """Write the run's record (JSON): options, model and its checksum, library versions, times.
+
+    Parameters
+    ----------
+    path : str or Path
+    options : BatchOptions
+    jobs : list of Job
+    started : float
+        The run's start (``time.time()``).
+
+    Returns
+    -------
+    Path
+    """
     import platform
 
     import scipy

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from .errors import ImageTooLargeError, OutputExistsError
+
 __all__ = ["read_image", "read_plane", "to_grayscale", "write_labels", "write_csv", "atomic_write", "LazyPlane",
            "open_plane"]
 
@@ -160,8 +162,7 @@ def _read(path: str | Path) -> tuple[np.ndarray, str | None]:
 
             image = np.asarray(iio.imread(path))
     except MemoryError:
-        raise MemoryError(f"{path}: the image is too large to load whole; segment it in tiles (tile_size, "
-                          "--tile-size 2048), which reads a TIFF region by region") from None
+        raise ImageTooLargeError(path) from None
     except Exception as exc:  # each reader raises its own types for corrupt data
         raise _unreadable(path, exc) from exc
     if refused is not None:
@@ -179,19 +180,54 @@ def read_image(path: str | Path) -> np.ndarray:
     channels, of size > 1) is refused, as NuSeT segments single 2-D planes.
     :func:`read_plane` also uses the axes to find the channels.
 
+    Parameters
+    ----------
+    path : str or Path
+        A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg`` or ``.bmp`` file.
+
+    Returns
+    -------
+    numpy.ndarray
+        The pixels as stored (any dtype; channels not selected).
+
     Raises
     ------
     FileNotFoundError, ValueError
         With the file name and the reason (missing, empty, unsupported,
         a stack, truncated or corrupt).
+    ImageTooLargeError
+        A ``MemoryError``: the image does not fit in memory; it carries
+        the file and a tile size to segment it with (:func:`open_plane`).
     """
     return _read(path)[0]
 
 
 def read_plane(path: str | Path, channel: int | None = None) -> np.ndarray:
-    """The 2-D plane of an image file that NuSeT segments: :func:`read_image`
-    then :func:`to_grayscale` with the file's own axes (a TIFF's C or S axis
-    is its channels, whatever its size or place)."""
+    """The 2-D plane of an image file that NuSeT segments.
+
+    :func:`read_image` then :func:`to_grayscale` with the file's own axes (a
+    TIFF's C or S axis is its channels, whatever its size or place).
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file.
+    channel : int, optional
+        The channel (0-based) of a multi-channel image; required when it has
+        several.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)``, the file's dtype (float32 luminance for RGB(A) without
+        ``channel``).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, ImageTooLargeError
+        As :func:`read_image`; ``ValueError`` also for a missing or
+        impossible ``channel``.
+    """
     image, axes = _read(path)
     return to_grayscale(image, channel, source=str(path), axes=axes)
 
@@ -200,6 +236,30 @@ def to_grayscale(image: np.ndarray, channel: int | None = None, source: str = "i
                  axes: str | None = None) -> np.ndarray:
     """One 2-D plane from what readers return.
 
+    Parameters
+    ----------
+    image : array_like
+        What a reader returned.
+    channel : int, optional
+        The channel (0-based) to take from a multi-channel image.
+    source : str, default ``"image"``
+        Names the image in error messages (its file name).
+    axes : str, optional
+        tifffile's axis letters, one per dimension.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(H, W)`` plane.
+
+    Raises
+    ------
+    ValueError
+        The plane cannot be chosen (a stack, several channels and no
+        ``channel``, a ``channel`` out of range), naming ``source``.
+
+    Notes
+    -----
     With ``axes`` (tifffile's letters, one per dimension, e.g. ``"CYX"``,
     ``"YXS"``, ``"ZYX"``): axes of size 1 are dropped; a C (channels) or S
     (samples) axis is selected with ``channel``; RGB(A) samples without one
@@ -232,6 +292,20 @@ class LazyPlane:
     a stack (Z, time) is refused; ``(H, W)``; channels (C, S, or a small
     first or last axis where the file does not say) with ``channel``;
     RGB(A) without one gives luminance.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF file (use :func:`open_plane`, which checks it first).
+    channel : int, optional
+        As for :func:`read_plane`.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(H, W)``.
+    dtype : numpy.dtype
+        Of the regions read (float32 for RGB luminance).
     """
 
     def __init__(self, path: str | Path, channel: int | None = None):
@@ -270,19 +344,57 @@ class LazyPlane:
 
 
 def open_plane(path: str | Path, channel: int | None = None) -> LazyPlane:
-    """A :class:`LazyPlane` for a TIFF, with the checks of :func:`read_image`."""
+    """A :class:`LazyPlane` for a TIFF, with the checks of :func:`read_image`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF file.
+    channel : int, optional
+        As for :func:`read_plane`.
+
+    Returns
+    -------
+    LazyPlane
+        Sliced as ``plane[y0:y1, x0:x1]``; ``Segmenter.segment(plane,
+        tile_size=...)`` reads it tile by tile.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing, empty, not a TIFF, unreadable, or not one 2-D plane.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty (0 bytes)")
     if path.suffix.lower() not in _TIFF:
-        raise ValueError(f"{path}: only TIFF files can be read tile by tile; convert it or omit --tile-size")
+        raise ValueError(f"{path}: only TIFF files can be read tile by tile; convert it to TIFF, or read it whole "
+                         "with read_plane()")
     return LazyPlane(path, channel)
 
 
 def atomic_write(path: str | Path, write, suffix: str | None = None) -> Path:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path``."""
+    """Write a file atomically: ``write(tmp_path)``, then rename to ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write; its folder is created if needed.
+    write : callable
+        Called with the temporary file's path (in ``path``'s folder); must
+        write the whole file there.
+    suffix : str, optional
+        The temporary file's suffix (default: ``path``'s), for writers that
+        choose the format by it.
+
+    Returns
+    -------
+    Path
+        ``path``. If ``write`` raises, the temporary file is removed and
+        ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
@@ -304,14 +416,34 @@ def write_labels(path: str | Path, labels: np.ndarray, overwrite: bool = False, 
                  max_label: int | None = None) -> Path:
     """Write a label image as a zlib-compressed TIFF (uint16, or uint32 above 65535).
 
-    With ``tile`` (pixels, a multiple of 16) the TIFF is tiled and written
-    tile by tile, so ``labels`` may be a memory map larger than memory (pass
-    ``max_label`` to spare a full read for the type). Tiled TIFFs suit large
-    images (QuPath, napari, Bio-Formats); plain ImageJ reads only untiled ones.
+    Parameters
+    ----------
+    path : str or Path
+        The TIFF to write (atomically, see :func:`atomic_write`).
+    labels : array_like
+        ``(H, W)`` integer labels, 0 = background; with ``tile``, any
+        array that slices (a memory map larger than memory).
+    overwrite : bool, default False
+        Replace an existing file.
+    tile : int, optional
+        Write a tiled TIFF of ``tile`` pixel tiles (a multiple of 16), tile
+        by tile. Tiled TIFFs suit large images (QuPath, napari,
+        Bio-Formats); plain ImageJ reads only untiled ones.
+    max_label : int, optional
+        The largest label, when known (spares a full read for the type).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is False (a ``FileExistsError``).
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
+        raise OutputExistsError(path)
     if max_label is None:
         max_label = int(np.max(labels, initial=0))
     dtype = np.uint16 if max_label <= np.iinfo(np.uint16).max else np.uint32
@@ -329,7 +461,20 @@ def write_labels(path: str | Path, labels: np.ndarray, overwrite: bool = False, 
 
 
 def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> Path:
-    """Write dict rows as CSV with the given header, atomically."""
+    """Write dict rows as CSV with the given header, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    rows : list of dict
+        One dict per row; keys are columns (missing ones are left empty).
+    columns : list of str
+        The header, in order; every key of ``rows`` must be one of them.
+
+    Returns
+    -------
+    Path
+    """
 
     def write(tmp):
         with open(tmp, "w", newline="") as fh:

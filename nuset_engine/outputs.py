@@ -25,8 +25,20 @@ MEASUREMENT_COLUMNS = ["label", "area", "centroid_y", "centroid_x", "bbox_min_y"
 
 
 def label_contours(labels: np.ndarray) -> dict[int, np.ndarray]:
-    """Outer contour of each nucleus as ``(N, 2)`` float ``(x, y)`` pixel
-    coordinates, keyed by label (the longest contour for multi-part objects)."""
+    """The outer contour of each nucleus.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(H, W)`` instance labels, 0 = background.
+
+    Returns
+    -------
+    dict of int to numpy.ndarray
+        Per label, its contour as ``(N, 2)`` float ``(x, y)`` pixel
+        coordinates (pixel centres at ``.5``); the longest contour for
+        multi-part objects.
+    """
     contours = {}
     for index, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
@@ -42,7 +54,20 @@ def label_contours(labels: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def write_rois(path: str | Path, labels: np.ndarray) -> Path:
-    """One polygon ImageJ ROI per nucleus, named by its label (``0001``...), in a zip."""
+    """Write one polygon ImageJ ROI per nucleus, named by its label (``0001``...), in a zip.
+
+    Parameters
+    ----------
+    path : str or Path
+        The RoiSet zip (replaced if it exists; written atomically). No
+        nuclei: an empty zip.
+    labels : numpy.ndarray
+        ``(H, W)`` instance labels, 0 = background.
+
+    Returns
+    -------
+    Path
+    """
     import roifile
 
     rois = []
@@ -67,9 +92,21 @@ def write_rois(path: str | Path, labels: np.ndarray) -> Path:
 def measure_nuclei(labels: np.ndarray, image: np.ndarray, pixel_size: float | None = None) -> list[dict]:
     """Per-nucleus measurements (scikit-image regionprops).
 
-    Areas and lengths are in pixels, or in square microns / microns when
-    ``pixel_size`` (microns per pixel) is given; then the columns are named
-    ``area_um2``, ``perimeter_um``, ``centroid_*_um``.
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(H, W)`` instance labels, 0 = background.
+    image : array_like
+        The ``(H, W)`` image, for the intensities.
+    pixel_size : float, optional
+        Microns per pixel. Areas and lengths are in pixels, or with it in
+        square microns / microns; then the columns are named ``area_um2``,
+        ``perimeter_um``, ``centroid_*_um``.
+
+    Returns
+    -------
+    list of dict
+        One row per nucleus (columns: :func:`measurement_columns`).
     """
     if labels.max() == 0:
         return []
@@ -98,6 +135,7 @@ def measure_nuclei(labels: np.ndarray, image: np.ndarray, pixel_size: float | No
 
 
 def measurement_columns(pixel_size: float | None) -> list[str]:
+    """The columns of :func:`measure_nuclei`'s rows, in CSV order, with or without ``pixel_size``."""
     if not pixel_size:
         return MEASUREMENT_COLUMNS
     cols = [c for c in MEASUREMENT_COLUMNS if c not in ("area", "perimeter")]
@@ -105,13 +143,41 @@ def measurement_columns(pixel_size: float | None) -> list[str]:
 
 
 def write_measurements(path: str | Path, rows: list[dict], pixel_size: float | None = None) -> Path:
-    """Measurement rows (see :func:`measure_nuclei`) as CSV."""
+    """Write measurement rows as CSV (atomically).
+
+    Parameters
+    ----------
+    path : str or Path
+    rows : list of dict
+        From :func:`measure_nuclei`.
+    pixel_size : float, optional
+        As given to :func:`measure_nuclei` (it sets the columns).
+
+    Returns
+    -------
+    Path
+    """
     return write_csv(path, rows, measurement_columns(pixel_size))
 
 
 def overlay_image(image: np.ndarray, labels: np.ndarray, color=(255, 255, 0)) -> np.ndarray:
-    """RGB uint8: the image contrast-stretched (0.5-99.8 percentiles) with
-    nucleus outlines drawn in ``color``."""
+    """A quality-control picture: the image with the nuclei's outlines.
+
+    Parameters
+    ----------
+    image : array_like
+        ``(H, W)`` image.
+    labels : numpy.ndarray
+        ``(H, W)`` instance labels.
+    color : tuple of int, default ``(255, 255, 0)``
+        RGB of the outlines.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8: the image contrast-stretched (0.5-99.8
+        percentiles), outlines drawn in ``color``.
+    """
     image = np.asarray(image, np.float64)
     lo, hi = np.percentile(image, (0.5, 99.8))
     gray = np.clip((image - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(image)
@@ -121,6 +187,18 @@ def overlay_image(image: np.ndarray, labels: np.ndarray, color=(255, 255, 0)) ->
 
 
 def write_overlay(path: str | Path, image: np.ndarray, labels: np.ndarray) -> Path:
+    """Write :func:`overlay_image` as a PNG (atomically).
+
+    Parameters
+    ----------
+    path : str or Path
+    image, labels : numpy.ndarray
+        As for :func:`overlay_image`.
+
+    Returns
+    -------
+    Path
+    """
     import imageio.v3 as iio
 
     rgb = overlay_image(image, labels)
@@ -128,7 +206,20 @@ def write_overlay(path: str | Path, image: np.ndarray, labels: np.ndarray) -> Pa
 
 
 def pixel_size_from_tiff(path: str | Path) -> float | None:
-    """Microns per pixel from a TIFF's ImageJ/OME metadata or resolution tags, or None."""
+    """The pixel size a TIFF records.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF file.
+
+    Returns
+    -------
+    float or None
+        Microns per pixel from the OME metadata, or the resolution tags in
+        microns (ImageJ's unit) or centimetres; ``None`` when the file
+        records none, in another unit, or cannot be read.
+    """
     import tifffile
 
     try:

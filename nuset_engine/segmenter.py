@@ -12,8 +12,10 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import threading
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -33,7 +35,8 @@ from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
 
 __all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "resize_labels"]
 
-_SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared
+_SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared and Segmenter.release_shared
+_SHARED_LOCK = threading.Lock()
 # Internal resize factors allowed: nuclei up to 8x larger than in training
 # are shrunk; smaller ones are enlarged at most 2x (beyond that an image
 # would grow by 4x per axis for little gain, and a noisy coarse mask could
@@ -46,7 +49,23 @@ DIHEDRAL = tuple((t, r, c) for t in (False, True) for r in (False, True) for c i
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" picks CUDA when available; asking for CUDA without one is an error."""
+    """The torch device to run on.
+
+    Parameters
+    ----------
+    device : str or torch.device, default ``"auto"``
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or
+        ``"cuda"`` (``"cuda:1"``...).
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        An unknown device, or CUDA asked for where there is none.
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -77,6 +96,37 @@ def _fold_batch_norm(net: torch.nn.Module) -> torch.nn.Module:
 class Segmenter:
     """A NuSeT model ready to segment 2-D grayscale images.
 
+    Made by :meth:`load` (a model file) or :meth:`shared` (loaded once per
+    process); the constructor takes a network already in memory.
+
+    Parameters
+    ----------
+    net : NuSeTNet
+        The network (a copy is prepared for inference; ``net`` is left as is).
+    metadata : dict, optional
+        The model file's metadata (training nucleus size, normalization...).
+    device : str or torch.device, default ``"auto"``
+        See :func:`resolve_device`.
+    foreground_net : NuSeTNet, optional
+        A second weight set for pass 2 (the paper's layout: one network per
+        normalization); ``None`` uses ``net`` for both.
+
+    Attributes
+    ----------
+    device : torch.device
+    metadata : dict
+    training_nucleus_size : float
+        The nucleus size (pixels, largest bounding-box side) the model saw
+        most in training; images are resized towards it.
+
+    Notes
+    -----
+    :meth:`segment` is the API. The other public-looking methods
+    (:meth:`network_maps`, :meth:`choose_scale`, :meth:`postprocess`,
+    :meth:`scale_from_first_look`, :meth:`first_look`, :meth:`size_around`)
+    are internal: the steps of the pipeline that :mod:`nuset_engine.tiling`
+    runs tile by tile. They may change without notice.
+
     Examples
     --------
     >>> seg = Segmenter.load()                      # the shipped model
@@ -86,8 +136,6 @@ class Segmenter:
 
     def __init__(self, net: NuSeTNet, metadata: dict | None = None, device: str | torch.device = "auto",
                  foreground_net: NuSeTNet | None = None):
-        """``foreground_net``: a second weight set for pass 2 (the paper's
-        layout: one network per normalization); ``None`` uses ``net`` for both."""
         self.device = resolve_device(device)
         self.net = self._prepare(net)
         self.foreground_net = None if foreground_net is None else self._prepare(foreground_net)
@@ -111,43 +159,112 @@ class Segmenter:
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: str = "auto") -> "Segmenter":
-        """Load a model file (``None``: the model shipped with the package)."""
+        """Load a model file.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            A model written by ``nuset train`` (``.nuset.pt``); ``None``: the
+            model shipped with the package.
+        device : str, default ``"auto"``
+            See :func:`resolve_device`.
+
+        Returns
+        -------
+        Segmenter
+            A new one, with its own copy of the network.
+
+        Raises
+        ------
+        ModelFileError
+            The file is missing, corrupt or not a NuSeT model.
+        ValueError
+            An unknown device, or CUDA asked for where there is none.
+        """
         net, metadata = load_model(path)
         return cls(net, metadata, device)
 
     @classmethod
     def shared(cls, path: str | Path | None = None, device: str = "auto") -> "Segmenter":
-        """Like :meth:`load`, but loaded once per process and reused, for
-        wrappers that segment many images (batch workers, the Fiji bridge)."""
-        key = (None if path is None else str(path), str(device))
-        if key not in _SHARED:
-            _SHARED[key] = cls.load(path, device)
-        return _SHARED[key]
+        """Like :meth:`load`, but loaded once per process and reused.
 
-    def foreground_probability(self, normalized: np.ndarray):
+        For wrappers that segment many images (batch workers, the Fiji
+        bridge, the CellProfiler module). The models stay loaded until
+        :meth:`release_shared`.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            As for :meth:`load`.
+        device : str, default ``"auto"``
+            As for :meth:`load`; ``"auto"`` and ``"cpu"`` are cached apart.
+
+        Returns
+        -------
+        Segmenter
+            The same object for the same ``path`` and ``device`` until released.
+
+        Raises
+        ------
+        ModelFileError, ValueError
+            As :meth:`load`.
+        """
+        key = (None if path is None else str(path), str(device))
+        with _SHARED_LOCK:
+            if key not in _SHARED:
+                _SHARED[key] = cls.load(path, device)
+            return _SHARED[key]
+
+    @classmethod
+    def release_shared(cls) -> int:
+        """Forget every model :meth:`shared` holds and free the GPU memory torch caches.
+
+        A model is freed once nothing else refers to it; the next
+        :meth:`shared` loads it again. Wrappers call this when a run ends
+        (CellProfiler's ``post_run``), or a notebook to get its GPU memory back.
+
+        Returns
+        -------
+        int
+            How many models were released.
+        """
+        with _SHARED_LOCK:
+            released = len(_SHARED)
+            _SHARED.clear()
+        if torch.cuda.is_initialized():  # models were on a GPU: give its cached memory back
+            torch.cuda.empty_cache()
+        return released
+
+    def network_maps(self, normalized: np.ndarray, foreground: bool = False, augment: bool = False):
         """Run the network on a normalized ``(H, W)`` image of any size.
+
+        Internal: a step of :meth:`segment`, used by :mod:`.tiling`.
 
         The image is padded (mirror) to a multiple of 16 and the outputs are
         cropped back, so no border pixel is lost.
 
+        Parameters
+        ----------
+        normalized : numpy.ndarray
+            ``(H, W)`` float, normalized (:mod:`.normalize`).
+        foreground : bool, default False
+            The input is foreground-normalized (pass 2), so the foreground
+            weight set runs if there is one.
+        augment : bool, default False
+            Average the maps over the image's 8 flips and transposes
+            (:data:`DIHEDRAL`; 8 network runs). The RPN outputs stay those of
+            the image as is: averaging them as well scored lower on the
+            validation split (docs/benchmarks.md).
+
         Returns
         -------
-        The ``(H, W)`` foreground probability, and the RPN objectness
-        ``(A, Hp/16, Wp/16)`` and box deltas ``(4A, Hp/16, Wp/16)`` of the
-        padded image.
+        maps : numpy.ndarray
+            ``(K, H, W)`` float32: the foreground probability, then (models
+            with the distance head) the centre distance.
+        objectness, deltas : torch.Tensor
+            The RPN objectness ``(A, Hp/16, Wp/16)`` and box deltas
+            ``(4A, Hp/16, Wp/16)`` of the padded image.
         """
-        maps, objectness, deltas = self.network_maps(normalized)
-        return maps[0], objectness, deltas
-
-    def network_maps(self, normalized: np.ndarray, foreground: bool = False, augment: bool = False):
-        """Like :meth:`foreground_probability`, with ``(K, H, W)`` maps: the
-        foreground probability, then (models with the distance head) the
-        centre distance. ``foreground``: the input is foreground-normalized
-        (pass 2), so the foreground weight set runs if there is one.
-        ``augment``: the maps are averaged over the image's 8 flips and
-        transposes (:data:`DIHEDRAL`; 8 network runs). The RPN outputs stay
-        those of the image as is: averaging them as well scored lower on the
-        validation split (docs/benchmarks.md)."""
         h, w = normalized.shape
         padded = np.pad(normalized, ((0, -h % STRIDE), (0, -w % STRIDE)), mode="symmetric")
         net = self.foreground_net if foreground and self.foreground_net is not None else self.net
@@ -171,8 +288,26 @@ class Segmenter:
         return maps.cpu().numpy(), out.objectness[0], out.box_deltas[0]
 
     def choose_scale(self, nucleus_size: float | None, nucleus_diameter: float | None, auto_scale: bool) -> float:
-        """Internal resize factor: brings the user's ``nucleus_diameter``, or
-        else the estimated ``nucleus_size`` (pixels), to the training size."""
+        """The internal resize factor.
+
+        Internal: a step of :meth:`segment`, used by :mod:`.tiling`.
+
+        Parameters
+        ----------
+        nucleus_size : float or None
+            The estimated nucleus size (pixels), if any.
+        nucleus_diameter : float or None
+            The user's nucleus diameter (pixels); wins over the estimate.
+        auto_scale : bool
+            Use the estimate at all.
+
+        Returns
+        -------
+        float
+            The factor that brings the size to :attr:`training_nucleus_size`
+            (within :data:`SCALE_LIMITS`); 1.0 without a size, or within a
+            factor 1.5 of the training size for an estimate.
+        """
         if nucleus_diameter is not None:
             if not nucleus_diameter > 0:
                 raise ValueError(f"nucleus_diameter must be positive pixels, got {nucleus_diameter}")
@@ -189,8 +324,25 @@ class Segmenter:
     def postprocess(self, maps: np.ndarray, objectness, deltas, base: float, options: SegmentOptions, min_size: int):
         """Labels, boxes and scores from one pass's outputs (work scale).
 
-        ``base`` is the anchor size (pixels); ``min_size`` the clean-up's
-        limit (pixels; used when ``options.min_size_fraction > 0``).
+        Internal: a step of :meth:`segment`, used by :mod:`.tiling`.
+
+        Parameters
+        ----------
+        maps, objectness, deltas
+            From :meth:`network_maps`.
+        base : float
+            The anchor size (pixels).
+        options : SegmentOptions
+        min_size : int
+            The clean-up's size limit (pixels; used when
+            ``options.min_size_fraction > 0``).
+
+        Returns
+        -------
+        labels : numpy.ndarray
+            ``(H, W)`` instance labels.
+        boxes, scores : numpy.ndarray
+            The proposals ``(N, 4)`` ``(x1, y1, x2, y2)`` and their scores ``(N,)``.
         """
         mask = maps[0] > 0.5
         boxes, scores = propose_boxes(objectness, deltas, base, mask.shape, score_threshold=options.min_score,
@@ -211,7 +363,9 @@ class Segmenter:
         :data:`COARSE_SCALE` found large (``coarse_objects``: their areas,
         sizes and bounding-box centres there), measured on a crop at the
         input resolution (:meth:`size_around`); ``None`` when the first look
-        or the crop finds them small: then pass 1 runs at the input scale."""
+        or the crop finds them small: then pass 1 runs at the input scale.
+
+        Internal: a step of :meth:`segment`, used by :mod:`.tiling`."""
         found = self.first_look(*coarse_objects)
         if found is None:
             return None
@@ -224,7 +378,9 @@ class Segmenter:
         centres on that grid): ``(size, centre)`` of a nucleus of the typical
         size, in input pixels, when nuclei there look large enough to need
         shrinking; ``None`` when they look small (then pass 1 runs at the
-        input scale, which the image needs anyway)."""
+        input scale, which the image needs anyway).
+
+        Internal: a step of :meth:`scale_from_first_look`."""
         size = typical_size(areas, sides)
         # 1.5x the training size: where choose_scale starts shrinking (on the
         # validation split sizes seen at a quarter were 0-20% above those at full resolution)
@@ -244,7 +400,9 @@ class Segmenter:
         size down), and only those of a quarter of ``size`` or more, which
         must hold most of the nuclei's area (``None`` otherwise). At a
         quarter of the resolution dense small nuclei can merge into large
-        blobs: here they fall apart."""
+        blobs: here they fall apart.
+
+        Internal: a step of :meth:`scale_from_first_look`."""
         h, w = (int(v) for v in image.shape)
         side = int(np.clip(6 * size, 16 * STRIDE, 32 * STRIDE))
         y0 = int(np.clip(round(centre[0] - side / 2), 0, max(h - side, 0)))
@@ -263,29 +421,67 @@ class Segmenter:
             return None  # most of the nucleus area is in small objects: not large nuclei after all
         return typical_size(areas[keep], sides[keep])
 
-    def segment(self, image: np.ndarray, options: SegmentOptions | None = None, *, return_details: bool = False,
-                out: np.ndarray | None = None, **overrides):
+    # The return type follows return_details (for type checkers and IDEs).
+    # The options are typed here as **overrides; at run time the signature
+    # lists them one by one from the option table (_options_as_keywords).
+    @overload
+    def segment(self, image: Any, options: SegmentOptions | None = None, *, return_details: Literal[False] = False,
+                out: np.ndarray | None = None, **overrides: Any) -> np.ndarray: ...
+
+    @overload
+    def segment(self, image: Any, options: SegmentOptions | None = None, *, return_details: Literal[True],
+                out: np.ndarray | None = None, **overrides: Any) -> tuple[np.ndarray, SegmentationDetails]: ...
+
+    @overload
+    def segment(self, image: Any, options: SegmentOptions | None = None, *, return_details: bool,
+                out: np.ndarray | None = None,
+                **overrides: Any) -> np.ndarray | tuple[np.ndarray, SegmentationDetails]: ...
+
+    def segment(self, image: Any, options: SegmentOptions | None = None, *, return_details: bool = False,
+                out: np.ndarray | None = None,
+                **overrides: Any) -> np.ndarray | tuple[np.ndarray, SegmentationDetails]:
         """Segment nuclei in one 2-D grayscale image.
 
         Parameters
         ----------
-        image : (H, W) array, any integer, bool or float dtype (finite values).
+        image : array_like
+            ``(H, W)``, any integer, bool or float dtype (finite values).
             With ``tile_size``, any array-like with ``shape``, ``dtype`` and
-            slicing (a memory map, a zarr array) that is read tile by tile.
-        options : a :class:`~nuset_engine.options.SegmentOptions`; keyword
+            slicing (a memory map, a zarr array, :func:`~nuset_engine.io.open_plane`)
+            that is read tile by tile.
+        options : SegmentOptions, optional
+            A :class:`~nuset_engine.options.SegmentOptions`; keyword
             arguments (below) override its fields.
-        return_details : also return a :class:`SegmentationDetails`.
-        out : (H, W) uint32 or int32 array (e.g. a memory map, or the
-            int32 array a host keeps labels in), zero-filled, for the labels;
-            with ``out`` given, that array is returned (no copy).
-        **overrides : the segmentation options, each checked (an
+        return_details : bool, default False
+            Also return a :class:`SegmentationDetails`.
+        out : numpy.ndarray, optional
+            ``(H, W)`` uint32 or int32 array, zero-filled, for the labels
+            (a memory map, or the int32 array a host keeps labels in).
+        **overrides
+            The segmentation options, each checked (an
             :class:`~nuset_engine.options.OptionError` names a value out of
             range); see the list below, made from :mod:`nuset_engine.options`.
 
         Returns
         -------
-        labels : (H, W) uint16 (uint32 above 65535 nuclei), 0 = background.
-        details : only when ``return_details``.
+        labels : numpy.ndarray
+            ``(H, W)`` instance labels, 0 = background, 1..N the nuclei.
+            Without ``out``: a new array, uint16, or uint32 when there are
+            more than 65535 nuclei. With ``out``: ``out`` itself (no copy),
+            in its own dtype (the labels are neither narrowed to uint16 nor
+            converted).
+        details : SegmentationDetails
+            Only with ``return_details=True``: then ``(labels, details)`` is
+            returned.
+
+        Raises
+        ------
+        OptionError
+            An option's value out of range (a ``ValueError``).
+        TypeError
+            An unknown option.
+        ValueError
+            The image is not 2-D, is empty, or has NaN or infinite values.
         """
         options = options_from(asdict(options) if options is not None else None, **overrides)
         if options.two_pass is None:
@@ -372,11 +568,25 @@ _options_as_keywords(Segmenter.segment)
 
 
 def resize_labels(labels: np.ndarray, shape: tuple[int, int], foreground: np.ndarray | None = None) -> np.ndarray:
-    """Resize labels to ``shape``, renumbered 1..N (nuclei thinner than a
-    pixel at the new size vanish): nearest neighbour
-    (:func:`.resample.nearest_window`), or, given the ``foreground`` on the
-    new grid (bool), with outlines that follow it
-    (:func:`.resample.enlarge_labels_window`)."""
+    """Resize labels to ``shape``, renumbered 1..N.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(h, w)`` instance labels.
+    shape : tuple of int
+        The new ``(H, W)``.
+    foreground : numpy.ndarray, optional
+        ``(H, W)`` bool foreground on the new grid: the outlines follow it
+        (:func:`.resample.enlarge_labels_window`); without it, nearest
+        neighbour (:func:`.resample.nearest_window`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` uint16 (uint32 above 65535 nuclei); nuclei thinner than a
+        pixel at the new size vanish.
+    """
     window = (0, shape[0], 0, shape[1])
     if foreground is None:
         labels = nearest_window(labels, labels.shape, shape, window)

@@ -106,16 +106,46 @@ def test_settings_stand_for_the_engine_table(runnuset, tmp_path):
     assert module.engine_options()["tile_size"] == 0 and module.engine_options()["nucleus_diameter"] == 30.0
 
 
-def test_model_is_loaded_once_per_run_and_released(runnuset, sample):
+def test_model_is_loaded_once_per_run_and_released(runnuset, sample, monkeypatch):
+    """The module keeps no cache of its own: the engine's shared model serves
+    every image of a run, and post_run releases it (Segmenter.release_shared)."""
+    from nuset_engine import Segmenter
+
+    loads = []
+    load = Segmenter.load.__func__
+
+    def counting(cls, path=None, device="auto"):
+        loads.append((path, device))
+        return load(cls, path, device)
+
+    monkeypatch.setattr(Segmenter, "load", classmethod(counting))
     pixels = as_cellprofiler_pixels(sample[0][:128, :128])
     module = new_module(runnuset, device="CPU")
     module.post_run(None)  # start from an empty cache
     module.run(make_workspace(module, pixels))
-    first = list(runnuset._SEGMENTERS.values())
     module.run(make_workspace(module, pixels[::-1]))
-    assert list(runnuset._SEGMENTERS.values()) == first and len(first) == 1
+    assert loads == [(None, "cpu")]  # once for the run
+    first = Segmenter.shared(None, "cpu")  # the module's model, not loaded again
+    assert len(loads) == 1
+    released = []
+    release = Segmenter.release_shared.__func__
+    monkeypatch.setattr(Segmenter, "release_shared", classmethod(lambda cls: released.append(release(cls))))
     module.post_run(None)
-    assert not runnuset._SEGMENTERS
+    assert released and released[0] >= 1
+    module.run(make_workspace(module, pixels))  # the next run loads it again
+    assert len(loads) == 2 and Segmenter.shared(None, "cpu") is not first
+    module.post_run(None)
+
+
+def test_post_run_without_the_engine_loaded_does_nothing(runnuset, monkeypatch):
+    """post_run imports nothing: a pipeline that never ran the module (or
+    could not import the engine) does not pay for torch at its end."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "nuset_engine.segmenter", raising=False)
+    monkeypatch.setitem(sys.modules, "nuset_engine", None)  # an import would fail
+    new_module(runnuset).post_run(None)
+    assert sys.modules.get("nuset_engine.segmenter") is None
 
 
 def test_settings_round_trip_through_a_saved_pipeline(runnuset):

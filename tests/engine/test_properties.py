@@ -23,7 +23,8 @@ def test_any_array_gives_labels_or_a_clear_error(segmenter, image):
     assert labels.dtype in (np.uint16, np.uint32)
     assert np.isfinite(details.foreground_probability).all()
     ids = np.unique(labels)
-    assert ids[0] >= 0 and (len(ids) == 1 or np.array_equal(ids[ids > 0], np.arange(1, len(ids))))
+    # numbered 1..N (an image that is all nuclei has no 0: e.g. a 19 x 9 image of two bright pixels)
+    assert ids[0] >= 0 and np.array_equal(ids[ids > 0], np.arange(1, np.count_nonzero(ids) + 1))
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -40,4 +41,4 @@ def test_tiled_path_holds_the_same_properties(segmenter, image):
     assert labels.shape == image.shape and labels.dtype in (np.uint16, np.uint32)
     assert np.isfinite(details.foreground_probability).all()
     ids = np.unique(labels)
-    assert len(ids) == 1 or np.array_equal(ids[ids > 0], np.arange(1, len(ids)))
+    assert np.array_equal(ids[ids > 0], np.arange(1, np.count_nonzero(ids) + 1))

@@ -24,13 +24,28 @@ def test_segment_imageplus_labels_and_overlay(jvm, segmenter, sample):
     assert np.array_equal(imageplus_to_array(imp), sample[0])
     with pytest.warns(UserWarning, match="no display \\(headless\\), so no ROI Manager: the .* ROIs are on the "
                                          "Overlay of 'nuclei' instead"):
-        result = segment_imageplus(imp, add_rois_to_manager=True)
+        result = segment_imageplus(imp, add_rois=True)  # the keyword of segment() too
     expected = segmenter.segment(sample[0])
     assert result.getTitle() == "nuclei-labels" and result.getBitDepth() == 16
     assert np.array_equal(imageplus_to_array(result), expected)  # labels -> ImagePlus pixel exact
     overlay = imp.getOverlay()  # headless JVM: no ROI Manager, so the ROIs go on the Overlay
     assert overlay is not None and overlay.size() == expected.max()
     assert str(overlay.get(0).getName()) == "0001"
+
+
+def test_add_rois_to_manager_still_works_with_a_deprecation_warning(jvm, segmenter, sample):
+    crop = np.ascontiguousarray(sample[0][:128, :128])
+    imp = labels_to_imageplus(crop, "crop")
+    with pytest.warns(DeprecationWarning, match=r"add_rois_to_manager=\.\.\.\) is deprecated: use add_rois="), \
+            pytest.warns(UserWarning, match="ROIs are on the Overlay of 'crop'"):
+        result = segment_imageplus(imp, add_rois_to_manager=True)
+    expected = segmenter.segment(crop)
+    assert np.array_equal(imageplus_to_array(result), expected)
+    assert imp.getOverlay() is not None and imp.getOverlay().size() == expected.max()
+    plain = labels_to_imageplus(crop, "plain")
+    with pytest.warns(DeprecationWarning):
+        segment_imageplus(plain, add_rois_to_manager=False)
+    assert plain.getOverlay() is None  # False still means no ROIs
 
 
 def test_large_label_counts_survive(jvm):

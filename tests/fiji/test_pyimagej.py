@@ -119,6 +119,20 @@ def test_roi_zip_without_java(segmenter, sample, tmp_path):
     assert len(rois) == expected.max() and rois[0].name == "0001"
 
 
+def test_both_python_apis_call_the_roi_option_add_rois():
+    """The pyimagej function and the ImageJ1 one take the same keyword (the
+    ImageJ1 one's old name, add_rois_to_manager, is deprecated; see
+    tests/fiji/test_inprocess.py)."""
+    import inspect
+
+    from fiji_bridge import segment_imageplus
+
+    for function in (segment, segment_imageplus):
+        parameter = inspect.signature(function).parameters["add_rois"]
+        assert parameter.default is False, function.__name__
+        assert "    add_rois : " in function.__doc__, function.__name__
+
+
 def test_add_rois_without_java_warns_instead_of_starting_a_jvm(segmenter, sample):
     code = ("import warnings, scyjava, tifffile, nuset_engine\nfrom fiji_bridge import segment\n"
             "with warnings.catch_warnings(record=True) as caught:\n"
