@@ -8,18 +8,30 @@ The dialog fields and macro keys of the commands come from the engine's
 option table: :func:`options_java` writes them as ``nuset/Options.java``
 next to the sources when the jar is built, so the jar always matches the
 Python side it runs.
+
+A wheel carries the jar, built when the package is built
+(``python -m fiji_bridge.build --packaged``), so that ``nuset fiji install``
+needs no JDK (Fiji ships a Java runtime, not a compiler):
+:func:`packaged_jar` returns it when it was built from the sources and
+option table installed, and compiling is the fallback.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 from nuset_engine.options import SEGMENT_OPTIONS, Option
 
 JAVA_DIR = Path(__file__).parent / "java"
 JAR_NAME = "NuSeT_.jar"  # ImageJ1 only scans jars with an underscore in the name
+PACKAGED_JAR = JAVA_DIR / JAR_NAME
+INSTALL_FILE = "NuSeT.properties"  # beside the jar: the Python `nuset fiji install` ran from
+DIGEST_ENTRY = "nuset-sources.sha256"  # in the jar: what it was built from
 
 
 def find_ij_jar(root: str | Path) -> Path:
@@ -47,23 +59,15 @@ def _default_text(entry: Option) -> str:
     return str(entry.default)
 
 
-def _note(entry: Option) -> str:
-    """What the dialog shows beside a field."""
-    if entry.kind == "tile_size":
-        return "auto, 0 = whole image, or pixels"
-    if entry.kind == "number" and entry.default is None:
-        return f"{entry.unit} (0 = {entry.default_means})".strip()
-    if entry.kind == "folder":
-        return f"empty = {entry.default_means}"
-    return entry.unit
-
-
 def options_java() -> str:
     """``nuset/Options.java``: the table's options the Fiji commands offer."""
     entries = [o for o in SEGMENT_OPTIONS if "fiji" in o.hosts]
 
     def array(values) -> str:
         return "{" + ", ".join(_java_string(v) for v in values) + "}"
+
+    def numbers(values) -> str:
+        return "{" + ", ".join("Double.NaN" if v is None else repr(float(v)) for v in values) + "}"
 
     choices = "{" + ", ".join(array(word for word, _ in o.choices) for o in entries) + "}"
     return f"""package nuset;
@@ -81,8 +85,12 @@ final class Options {{
     static final String[] KEY = {array(o.key for o in entries)};
     /** Defaults as text ("" where none is given). */
     static final String[] DEFAULT = {array(_default_text(o) for o in entries)};
-    /** Shown beside a field. */
-    static final String[] NOTE = {array(_note(o) for o in entries)};
+    /** Shown beside a field (or after a checkbox's key). */
+    static final String[] NOTE = {array(o.note for o in entries)};
+    /** Allowed range of numbers (NaN: none); MIN_OPEN: the minimum itself is not allowed. */
+    static final double[] MIN = {numbers(o.minimum for o in entries)};
+    static final double[] MAX = {numbers(o.maximum for o in entries)};
+    static final boolean[] MIN_OPEN = {{{", ".join("true" if o.min_open else "false" for o in entries)}}};
     /** The words of a three-state flag, default first (empty for others). */
     static final String[][] CHOICES = {choices};
     static final String[] HELP = {array(o.help for o in entries)};
@@ -105,6 +113,52 @@ def build_jar(ij_jar: str | Path, output_dir: str | Path) -> Path:
         subprocess.run(["javac", "--release", "8", "-nowarn", "-cp", str(ij_jar), "-d", str(classes), *sources],
                        check=True, capture_output=True, text=True)
         shutil.copy(JAVA_DIR / "plugins.config", classes / "plugins.config")
+        (classes / DIGEST_ENTRY).write_text(sources_digest())
         jar = output_dir / JAR_NAME
         subprocess.run(["jar", "cf", str(jar), "-C", str(classes), "."], check=True, capture_output=True, text=True)
     return jar
+
+
+def sources_digest() -> str:
+    """SHA-256 of what a jar is built from: the Java sources, plugins.config and the generated options."""
+    digest = hashlib.sha256()
+    for path in sorted((JAVA_DIR / "nuset").glob("*.java")) + [JAVA_DIR / "plugins.config"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(options_java().encode())
+    return digest.hexdigest()
+
+
+def jar_digest(jar: str | Path) -> str | None:
+    """The sources digest a NuSeT_.jar was built from (``None``: not one of ours, or unreadable)."""
+    try:
+        with zipfile.ZipFile(jar) as archive:
+            return archive.read(DIGEST_ENTRY).decode().strip()
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def packaged_jar() -> Path | None:
+    """The jar shipped in the package, if it was built from these sources and this option table."""
+    return PACKAGED_JAR if PACKAGED_JAR.is_file() and jar_digest(PACKAGED_JAR) == sources_digest() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fiji_bridge.build [IJ_JAR_OR_FOLDER] --packaged``: build the jar shipped in the package."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("imagej", nargs="?", default="/usr/share/java/ij.jar",
+                        help="ij.jar, or an ImageJ/Fiji folder (default: Debian's libij-java)")
+    parser.add_argument("--output", default=str(JAVA_DIR), help="folder for NuSeT_.jar (default: the package's)")
+    args = parser.parse_args(argv)
+    try:
+        jar = build_jar(find_ij_jar(args.imagej), args.output)
+    except (FileNotFoundError, RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"NuSeT_.jar not built: {getattr(exc, 'stderr', None) or exc}", file=sys.stderr)
+        return 1
+    print(jar)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
-"""The command line the Fiji command "NuSeT Segment" runs.
+"""The Python side of the Fiji commands "NuSeT Segment" and "NuSeT Segment Folder".
 
     python -m fiji_bridge.command --input in.tif --output labels.tif [--rois rois.zip] [options]
     python -m fiji_bridge.command --input-dir DIR --output-dir OUT [--rois] [options]
+    python -m fiji_bridge.command --serve
 
 Each segmentation option of the table (``nuset_engine.options``) the Fiji
 command offers is a flag taking the text typed in the dialog or macro:
@@ -12,6 +13,13 @@ One JSON object per image on stdout (``{"image", "labels", "rois",
 "nuclei", "seconds"}``); on failure one readable line on stderr starting with
 ``NuSeT error:`` and exit code 1. The folder form pays Python and torch
 start-up once for a whole folder.
+
+``--serve`` is the worker one ImageJ session keeps: it reads requests from
+stdin, one JSON line each (``{"args": [the arguments above]}``), and answers
+each with the same JSON objects on stdout, ``{"error": "..."}`` for each
+failure, and a last line ``{"done": true}``. Python, torch and the model
+load once per session instead of once per image. It ends when stdin closes
+(ImageJ quits).
 """
 from __future__ import annotations
 
@@ -26,9 +34,8 @@ from nuset_engine.options import SEGMENT_OPTIONS, OptionError
 FIJI_OPTIONS = tuple(o for o in SEGMENT_OPTIONS if "fiji" in o.hosts)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"NuSeT error: {message}", err=True)
-    sys.exit(1)
+class Failure(Exception):
+    """A request that cannot run at all (its message is for the ImageJ Log)."""
 
 
 def table_options(func):
@@ -39,9 +46,84 @@ def table_options(func):
     return func
 
 
+def in_fiji_terms(exc: BaseException) -> str:
+    """An engine error as the Fiji commands say it: their macro keys and
+    dialog fields, not the Python API's keywords (module-level: picklable)."""
+    from nuset_engine.errors import ImageTooLargeError, OutputClashError, OutputExistsError
+
+    if isinstance(exc, OutputExistsError):  # the commands never replace a file silently, and have no resume
+        return f"{exc.path} exists; delete it or choose another output folder"
+    if isinstance(exc, ImageTooLargeError):
+        return exc.phrase(tile_size="tile_size={}")
+    if isinstance(exc, OutputClashError):
+        return exc.phrase(output="output")
+    return str(exc)
+
+
 def parse_params(texts: dict) -> dict:
     """The engine parameters from the texts given (``None``: not given)."""
     return {entry.name: entry.parse(texts[entry.name]) for entry in FIJI_OPTIONS if texts[entry.name] is not None}
+
+
+def segment_request(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, texts,
+                    emit, error) -> int:
+    """Segment one image or a folder; ``emit(dict)`` per image done,
+    ``error(message)`` per image failed. Returns the number failed; raises
+    :class:`Failure` when nothing can run."""
+    from nuset_engine import ModelFileError
+    from nuset_engine.batch import BatchOptions, Job, OUTPUT_SUFFIXES, plan_jobs, preload, process_job
+
+    try:
+        params = parse_params(texts)
+    except OptionError as exc:
+        raise Failure(str(exc)) from None
+    if bool(input_path) == bool(input_dir) or bool(input_path) != bool(output_path) or bool(input_dir) != bool(output_dir):
+        raise Failure("give --input and --output, or --input-dir and --output-dir")
+    try:
+        # ImageJ 1.x opens only untiled TIFFs: labels of images segmented in tiles are written untiled here
+        batch = BatchOptions(model=model, device=device, params=params, rois=rois is not None, overwrite=overwrite,
+                             tiled_tiff=False)
+        preload(batch)
+    except (ModelFileError, ValueError) as exc:
+        raise Failure(str(exc)) from None
+    if input_path:
+        prefix = str(Path(output_path).with_suffix(""))
+        prefix = prefix[: -len("_labels")] if prefix.endswith("_labels") else prefix
+        jobs = [Job(input_path, prefix)]
+    else:
+        try:
+            jobs = plan_jobs([input_dir], output_dir)
+        except ValueError as exc:
+            raise Failure(in_fiji_terms(exc)) from None
+    failed = 0
+    for job in jobs:
+        row = process_job(job, batch, phrase=in_fiji_terms)
+        if row["status"] == "error":
+            failed += 1
+            # one image from ImageJ travels as a temporary file: its path means nothing to the user
+            error(row["error"].replace(f"{input_path}: ", "") if input_path else row["error"])
+            continue
+        labels = job.prefix + OUTPUT_SUFFIXES["labels"]
+        if input_path and Path(labels) != Path(output_path):
+            Path(labels).replace(output_path)
+            labels = output_path
+        roi_path = job.prefix + OUTPUT_SUFFIXES["rois"] if rois is not None else None
+        if input_path and roi_path and rois != "auto":
+            Path(roi_path).replace(rois)
+            roi_path = rois
+        emit({"image": job.source, "labels": labels, "rois": roi_path, "nuclei": row["nuclei"],
+              "seconds": row["seconds"]})
+    return failed
+
+
+def _print_json(obj: dict) -> None:
+    click.echo(json.dumps(obj))
+    sys.stdout.flush()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"NuSeT error: {message}", err=True)
+    sys.exit(1)
 
 
 @click.command(context_settings={"show_default": True})
@@ -54,54 +136,51 @@ def parse_params(texts: dict) -> dict:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the shipped one).")
 @click.option("--device", default="auto", help="auto, cpu or cuda.")
+@click.option("--serve", is_flag=True, help="Run as the worker of an ImageJ session: requests on stdin.")
 @table_options
-def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, **texts):
-    """Segment for the Fiji command; JSON lines out, readable errors."""
-    from nuset_engine import ModelFileError
-    from nuset_engine.batch import BatchOptions, Job, OUTPUT_SUFFIXES, plan_jobs, preload, process_job
+def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, serve, **texts):
+    """Segment for the Fiji commands; JSON lines out, readable errors."""
+    if serve:
+        sys.exit(serve_requests(sys.stdin, _print_json))
+
+    def error(message):
+        click.echo(f"NuSeT error: {message}", err=True)
 
     try:
-        params = parse_params(texts)
-    except OptionError as exc:
+        failed = segment_request(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device,
+                                 texts, _print_json, error)
+    except Failure as exc:
         _fail(str(exc))
-    if bool(input_path) == bool(input_dir) or bool(input_path) != bool(output_path) or bool(input_dir) != bool(output_dir):
-        _fail("give --input and --output, or --input-dir and --output-dir")
-    try:
-        # ImageJ 1.x opens only untiled TIFFs: labels of images segmented in tiles are written untiled here
-        batch = BatchOptions(model=model, device=device, params=params, rois=rois is not None, overwrite=overwrite,
-                             tiled_tiff=False)
-        preload(batch)
-    except (ModelFileError, ValueError) as exc:
-        _fail(str(exc))
-    if input_path:
-        prefix = str(Path(output_path).with_suffix(""))
-        prefix = prefix[: -len("_labels")] if prefix.endswith("_labels") else prefix
-        jobs = [Job(input_path, prefix)]
-    else:
-        try:
-            jobs = plan_jobs([input_dir], output_dir)
-        except ValueError as exc:
-            _fail(str(exc))
-    failed = 0
-    for job in jobs:
-        row = process_job(job, batch)
-        if row["status"] == "error":
-            failed += 1
-            click.echo(f"NuSeT error: {row['error']}", err=True)
-            continue
-        labels = job.prefix + OUTPUT_SUFFIXES["labels"]
-        if input_path and Path(labels) != Path(output_path):
-            Path(labels).replace(output_path)
-            labels = output_path
-        roi_path = job.prefix + OUTPUT_SUFFIXES["rois"] if rois is not None else None
-        if input_path and roi_path and rois != "auto":
-            Path(roi_path).replace(rois)
-            roi_path = rois
-        click.echo(json.dumps({"image": job.source, "labels": labels, "rois": roi_path,
-                               "nuclei": row["nuclei"], "seconds": row["seconds"]}), nl=True)
-        sys.stdout.flush()
     if failed:
         sys.exit(1)
+
+
+def serve_requests(lines, answer) -> int:
+    """The worker loop: each line of ``lines`` a request, each answered with
+    ``answer(dict)`` lines ending with ``{"done": true}``. Returns 0 at the end
+    of input."""
+    answer({"ready": True})
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            args = json.loads(line)["args"]
+            with main.make_context("fiji_bridge.command", list(args)) as ctx:
+                given = dict(ctx.params)
+            given.pop("serve")
+            fixed = {k: given.pop(k) for k in ("input_path", "output_path", "input_dir", "output_dir", "rois",
+                                               "overwrite", "model", "device")}
+            segment_request(**fixed, texts=given, emit=answer, error=lambda m: answer({"error": m}))
+        except Failure as exc:
+            answer({"error": str(exc)})
+        except click.ClickException as exc:
+            answer({"error": exc.format_message()})
+        except (ValueError, KeyError, TypeError) as exc:  # a request that is not one
+            answer({"error": f"bad request {line.strip()[:200]!r}: {exc}"})
+        except Exception as exc:  # noqa: BLE001 - the worker outlives one image's failure, and says what it was
+            answer({"error": f"{type(exc).__name__}: {exc}"})
+        answer({"done": True})
+    return 0
 
 
 if __name__ == "__main__":

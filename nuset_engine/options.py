@@ -67,6 +67,7 @@ class Option:
         (``"auto"``, 0 or pixels) or ``folder`` (an existing directory).
     default : the value when none is given; ``None`` means ``default_means``.
     help : one or two sentences for a help text, a tooltip or a dialog.
+    note : a few words shown beside the option's field in a compact dialog.
     minimum, maximum : allowed range (inclusive unless ``min_open``).
     unit : of the value (``pixels``), for labels and help.
     default_means : what a ``None`` default does (``as the model was trained``).
@@ -82,6 +83,7 @@ class Option:
     kind: str
     default: object
     help: str
+    note: str = ""
     minimum: float | None = None
     maximum: float | None = None
     min_open: bool = False
@@ -220,36 +222,42 @@ class SegmentOptions:
 
     min_score: float = _option(
         0.85, "Minimum region-proposal score (0-1) for a box to seed the watershed. Lower it when touching nuclei "
-        "stay merged; raise it when single nuclei are split.", "number", minimum=0.0, maximum=1.0)
+        "stay merged; raise it when single nuclei are split.", "number", minimum=0, maximum=1,
+        note="0-1; lower it if touching nuclei stay merged")
     nms_threshold: float = _option(
         0.3, "Overlap (IoU) above which proposal boxes overlapping a better one are suppressed.", "number",
-        minimum=0.0, maximum=1.0)
+        minimum=0, maximum=1, note="0-1; overlap allowed between proposal boxes")
     watershed: bool = _option(
         True, "RPN-aided watershed to split touching nuclei; off: one object per connected region of the "
-        "foreground (plain U-Net).", "flag", macro_key="no_watershed")
+        "foreground (plain U-Net).", "flag", macro_key="no_watershed",
+        note="touching nuclei stay merged")
     two_pass: bool | None = _option(
         None, "Second pass on the foreground-normalized image (the paper's method); one pass is twice as fast.",
         "flag", default_means="as the model was trained",
-        choices=(("as_trained", None), ("one", False), ("two", True)), macro_key="passes")
+        choices=(("as_trained", None), ("one", False), ("two", True)), macro_key="passes",
+        note="foreground-normalization passes")
     min_size_fraction: float = _option(
         0.2, "Remove objects (and fill holes) smaller than this fraction of the mean nucleus area; 0 keeps all.",
-        "number", minimum=0.0)
+        "number", minimum=0, note="x the mean nucleus area; smaller objects are removed")
     nucleus_diameter: float | None = _option(
         None, "Typical nucleus diameter; images whose nuclei are much larger or smaller than the training "
-        "data's are resized internally.", "number", minimum=0.0, min_open=True, unit="pixels",
-        default_means="estimated from the image")
+        "data's are resized internally.", "number", minimum=0, min_open=True, unit="pixels",
+        default_means="estimated from the image", note="pixels; 0 = estimated from the image")
     auto_scale: bool = _option(
         True, "Resize images whose estimated nucleus size is far from the training size.", "flag", hosts=())
     tile_size: int | str = _option(
         "auto", "Segment large images in overlapping tiles of this many pixels, labels merged across seams "
         f"(bounds memory). auto: tiles of {AUTO_TILE_SIZE} for images over {AUTO_TILE_SIZE}x{AUTO_TILE_SIZE} "
-        "pixels. 0: whole images.", "tile_size", unit="pixels")
+        "pixels. 0: whole images.", "tile_size", unit="pixels",
+        note="auto, 0 = whole image, or pixels")
     augment: bool = _option(
         False, "Test-time augmentation: average the final pass over the image's 8 flips and transposes "
-        "(2.5-4x slower; a little more accurate).", "flag")
+        "(2.5-4x slower; a little more accurate).", "flag",
+        note="average over 8 flips; 2.5-4x slower")
     scratch_dir: str | None = _option(
         None, "Folder for temporary files of tiled one-pass runs (about 9 bytes per pixel, removed at the end).",
-        "folder", default_means="the system's temporary folder")
+        "folder", default_means="the system's temporary folder",
+        note="empty = the system's temporary folder")
 
     def __post_init__(self):
         for entry in SEGMENT_OPTIONS:

@@ -6,7 +6,9 @@ server) through the ``headless_macro`` fixture (see conftest.py for the one
 thing it does that ImageJ 1.53t cannot do headless on its own: registering the
 plugin's menu commands).
 """
+import os
 import re
+import json
 import stat
 import sys
 from pathlib import Path
@@ -78,12 +80,18 @@ def test_plain_run_headless_uses_the_defaults(headless_macro, segmenter, sample)
 
 
 def _argv_recorder(tmp_path):
-    """A Python for the commands that appends its argv to a file, then runs the real Python."""
+    """A Python for the commands that appends its argv to a file, then runs the real Python.
+    What it reads on stdin (the requests to the session's NuSeT worker) goes to ``<log>.requests``."""
     log = tmp_path / "argv.txt"
     wrapper = tmp_path / "python-recording"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{PYTHON}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\ntee -a "{log}.requests" | "{PYTHON}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     return wrapper, log
+
+
+def _requests(log):
+    """The worker's requests, each as its argument line."""
+    return [" ".join(json.loads(line)["args"]) for line in Path(f"{log}.requests").read_text().splitlines()]
 
 
 TILE_SIZES = """
@@ -96,6 +104,7 @@ for (i = 0; i < options.length; i++) {
     selectImage(original);
     run("NuSeT Segment", "python=" + args[0] + " " + options[i]);
     print("RESULT " + options[i] + " -> " + getTitle() + " max=" + getValue("Max"));
+    if (getTitle() != original) close();  // each run's labels get the plain title
 }
 """
 
@@ -104,7 +113,8 @@ def test_tile_size_auto_0_and_default_reach_the_command_line(headless_macro, tmp
     wrapper, log = _argv_recorder(tmp_path)
     output = headless_macro(TILE_SIZES, f"{wrapper}|{SAMPLE}|min_score=0.85,tile_size=auto,tile_size=0")
     assert "Exception" not in output and "NuSeT error" not in output, output
-    calls = log.read_text().splitlines()
+    assert log.read_text().splitlines() == ["-m fiji_bridge.command --serve"]  # one Python for the macro's 3 runs
+    calls = _requests(log)
     assert len(calls) == 3
     default, auto, whole = calls
     assert "--tile-size" not in default and "--tile-size" not in auto  # auto: the Python side's default
@@ -150,8 +160,8 @@ def test_labels_segmented_in_tiles_open_in_imagej(headless_macro, segmenter, sam
     assert f"RESULT tile_size=300 -> img2d-labels max={expected}" in output
 
 
-def test_dialog_tile_size_field(ij_home, ij_jar, tmp_path):
-    """The dialog's tile_size is a text field read in its place among the others (built under Xvfb)."""
+def _dialog_fields(ij_home, ij_jar, tmp_path):
+    """``read(*typed)``: DialogFields.java run under Xvfb with ``tmp_path`` as the user's home."""
     import subprocess
 
     from tests.fiji.conftest import xvfb_run
@@ -161,12 +171,37 @@ def test_dialog_tile_size_field(ij_home, ij_jar, tmp_path):
     subprocess.run(["javac", "--release", "8", "-nowarn", "-cp", f"{ij_jar}:{jar}", "-d", str(classes),
                     str(Path(__file__).parent / "DialogFields.java")], check=True, capture_output=True, text=True)
 
-    def read(tile_size):
+    def read(*typed):
+        environment = {k: v for k, v in os.environ.items() if k != "NUSET_PYTHON"}
         result = subprocess.run([xvfb_run(), "-a", "java", f"-Duser.home={tmp_path}", "-cp",
-                                 f"{ij_jar}:{jar}:{classes}", "nuset.DialogFields", tile_size],
-                                capture_output=True, text=True, timeout=120)
+                                 f"{ij_jar}:{jar}:{classes}", "nuset.DialogFields", *typed],
+                                capture_output=True, text=True, timeout=120, env=environment)
         return result.stdout + result.stderr
 
+    return read
+
+
+def test_dialog_checks_numbers_remembers_settings_and_records_only_changes(ij_home, ij_jar, tmp_path):
+    """As ImageJ's own dialogs: a field that is not a number, or out of the table's range, is refused
+    before anything runs, quoting what was typed; an OK is remembered for the next dialog; the Macro
+    Recorder gets only what differs from the defaults (a recorded macro runs on a colleague's machine)."""
+    read = _dialog_fields(ij_home, ij_jar, tmp_path)
+    refused = read("auto", "0.850.9")
+    assert "NuSeT error: 'min_score=0.850.9' is not a number" in refused and "REFUSED" in refused
+    refused = read("auto", "1.5")
+    assert "NuSeT error: 'min_score=1.5': min_score must be between 0 and 1" in refused and "REFUSED" in refused
+    first = read("auto")
+    assert "SHOWN python=python3 min_score=0.85 add_rois=false" in first  # nothing remembered yet
+    assert "RECORDED model=/models/m.nuset.pt python=/usr/bin/python3" in first  # defaults left out
+    second = read("1024", "0.9")
+    assert "SHOWN python=/usr/bin/python3 min_score=0.85 " in second  # the last OK's Python is remembered
+    assert "RECORDED min_score=0.9 tile_size=1024 model=/models/m.nuset.pt python=/usr/bin/python3" in second
+    assert "SHOWN python=/usr/bin/python3 min_score=0.9 " in read("auto")
+
+
+def test_dialog_tile_size_field(ij_home, ij_jar, tmp_path):
+    """The dialog's tile_size is a text field read in its place among the others (built under Xvfb)."""
+    read = _dialog_fields(ij_home, ij_jar, tmp_path)
     output = read("auto")
     assert ("TILE auto MODEL /models/m.nuset.pt PYTHON /usr/bin/python3 ROI_ZIP /out/RoiSet.zip MIN_SCORE 0.85"
             in output), output
@@ -186,7 +221,7 @@ def test_scratch_dir_from_a_macro_reaches_the_engine(headless_macro, tmp_path, s
     wrapper, log = _argv_recorder(tmp_path)
     output = headless_macro(TILE_SIZES, f"{wrapper}|{SAMPLE}|scratch_dir={scratch} tile_size=256 passes=one,"
                                         f"scratch_dir={tmp_path / 'missing'}")
-    good, missing = log.read_text().splitlines()
+    good, missing = _requests(log)
     assert f"--scratch-dir {scratch} " in good + " " and "--two-pass one" in good
     expected = int(segmenter.segment(sample[0], tile_size=256, two_pass=False).max())
     assert f"tile_size=256 passes=one -> img2d-labels max={expected}" in output, output

@@ -78,7 +78,8 @@ def test_augment_option_reaches_the_engine(ij_home, ij_jar, tmp_path, segmenter,
 
 def test_python_side_failures_are_readable_in_the_log(ij_home, ij_jar, tmp_path):
     bad_python = run_macro(ij_home, ij_jar, SINGLE, f"/nonexistent/python|{nuset_engine.SAMPLE_IMAGE}", tmp_path)
-    assert "NuSeT error: cannot start Python '/nonexistent/python'" in bad_python
+    assert "NuSeT error: cannot start the Python '/nonexistent/python'" in bad_python
+    assert "Set the Python that has NuSeT installed: in the NuSeT Segment dialog's python field" in bad_python
     assert "Exception" not in bad_python and "RESULT title=img2d.tif " in bad_python  # no labels, no trace
 
     macro = SINGLE.replace("min_score=0.85", "model=/nonexistent/model.pt")
@@ -105,7 +106,7 @@ def test_passes_option_reaches_the_engine_and_bad_values_are_refused(ij_home, ij
 def test_install_command_puts_the_jar_and_macros_into_an_installation(tmp_path, ij_jar):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from nuset_cli.main import cli
 
     imagej = tmp_path / "ImageJ"
     imagej.mkdir()

@@ -40,17 +40,24 @@ public class NuSeT_Segment implements PlugIn {
         try {
             fromDialog = !bridge.readMacroOptions(options);
             if (fromDialog) {
+                bridge.recallDialogSettings();
                 GenericDialog gd = new GenericDialog("NuSeT Segment");
                 bridge.addFields(gd);
-                gd.addStringField("roi_zip", "", 30);
+                gd.addStringField("roi_zip", "", 24);
+                gd.addToSameRow();
+                gd.addMessage("empty = the ROI Manager");
                 gd.showDialog();
                 if (gd.wasCanceled()) return;
                 bridge.readFields(gd);
                 roiZip = gd.getNextString().trim();
+                if (roiZip.length() > 0) ij.plugin.frame.Recorder.recordOption("roi_zip", roiZip);
             } else {
                 roiZip = Macro.getValue(options, "roi_zip", "").trim();
             }
-        } catch (IllegalArgumentException e) { return; }  // logged by the bridge
+        } catch (IllegalArgumentException e) {  // logged by the bridge
+            if (!GraphicsEnvironment.isHeadless() && Interpreter.getInstance() == null) IJ.error("NuSeT", e.getMessage());
+            return;
+        }
         if (roiZip.length() > 0) bridge.addRois = true;
         File dir = null;
         try {
@@ -58,31 +65,37 @@ public class NuSeT_Segment implements PlugIn {
             File in = new File(dir, "input.tif"), out = new File(dir, "labels.tif"), rois = new File(dir, "rois.zip");
             ImagePlus plane = new ImagePlus(imp.getTitle(), imp.getProcessor().duplicate());
             IJ.saveAsTiff(plane, in.getPath());
-            List<String> cmd = bridge.addRois
-                ? bridge.command("--input", in.getPath(), "--output", out.getPath(), "--rois", rois.getPath())
-                : bridge.command("--input", in.getPath(), "--output", out.getPath());
-            Bridge.Result result = bridge.run(cmd, false);
+            IJ.showStatus("NuSeT: segmenting " + imp.getTitle() + "...");
+            Bridge.Result result = bridge.addRois
+                ? bridge.segment("--input", in.getPath(), "--output", out.getPath(), "--rois", rois.getPath())
+                : bridge.segment("--input", in.getPath(), "--output", out.getPath());
             if (result.exitCode != 0 || result.json.isEmpty()) {
-                if (fromDialog && !Interpreter.isBatchMode())
+                // one "NuSeT error:" line is in the Log; a dialog too for someone at the menu
+                if (fromDialog && !GraphicsEnvironment.isHeadless() && Interpreter.getInstance() == null)
                     IJ.error("NuSeT", result.errors.isEmpty() ? "segmentation failed" : result.errors.get(0));
                 return;
             }
             ImagePlus labels = openLabels(out);
             if (labels == null) return;  // logged
-            labels.setTitle(imp.getShortTitle() + "-labels");
+            labels.setTitle(Labels.uniqueTitle(imp.getShortTitle() + "-labels"));
             labels.setCalibration(imp.getCalibration().copy());
+            Labels.colour(labels);
             IJ.log("NuSeT: " + Bridge.field(result.json.get(0), "nuclei") + " nuclei in " + imp.getTitle()
                 + " (" + Bridge.field(result.json.get(0), "seconds") + " s)");
             if (bridge.addRois) {
                 try {
                     if (roiZip.length() > 0) saveRois(rois, new File(roiZip));
-                    else addRois(imp, Bridge.readRois(rois.getPath()));
+                    else addRois(imp, Bridge.readRois(rois.getPath()), bridge.keepRois);
                 } catch (IOException e) {  // the labels still open; say what happened to the ROIs
                     IJ.log("NuSeT error: the ROIs could not be " + (roiZip.length() > 0 ? "saved to '" + roiZip
                         + "'" : "read") + ": " + e.getMessage());
                 }
             }
             labels.show();
+            IJ.showStatus("NuSeT: " + Bridge.field(result.json.get(0), "nuclei") + " nuclei");
+        } catch (RuntimeException e) {
+            if (Macro.MACRO_CANCELED.equals(e.getMessage())) throw e;  // the user stopped the macro: ImageJ's own
+            IJ.log("NuSeT error: " + e);
         } catch (Exception e) {
             IJ.log("NuSeT error: " + e);
         } finally {
@@ -122,10 +135,13 @@ public class NuSeT_Segment implements PlugIn {
     }
 
     /**
-     * Into the ROI Manager (the batch-mode one in batch macros). Without a display there is none (even the
-     * batch-mode one is a window): the ROIs go on the image's Overlay, and the Log says so.
+     * Into the ROI Manager (the batch-mode one in batch macros), named after the image (img2d-0001...); the
+     * image's ROIs from an earlier NuSeT run are replaced unless keep_rois. Without a display there is no ROI
+     * Manager (even the batch-mode one is a window): the ROIs go on the image's Overlay, and the Log says so.
      */
-    static void addRois(ImagePlus imp, List<Roi> rois) {
+    static void addRois(ImagePlus imp, List<Roi> rois, boolean keep) {
+        String prefix = imp.getShortTitle() + "-";
+        for (Roi roi : rois) roi.setName(prefix + roi.getName());
         RoiManager manager = null;
         if (!GraphicsEnvironment.isHeadless()) {
             manager = RoiManager.getInstance();
@@ -133,6 +149,20 @@ public class NuSeT_Segment implements PlugIn {
             if (manager == null) manager = RoiManager.getRoiManager();
         }
         if (manager != null) {
+            if (!keep) {  // this image's ROIs of an earlier NuSeT run (delete with no selection would delete all)
+                List<Integer> earlier = new java.util.ArrayList<Integer>();
+                for (int i = 0; i < manager.getCount(); i++) {
+                    String name = manager.getName(i);
+                    if (name != null && name.startsWith(prefix) && name.substring(prefix.length()).matches("\\d{4,}"))
+                        earlier.add(i);
+                }
+                if (!earlier.isEmpty()) {
+                    int[] indexes = new int[earlier.size()];
+                    for (int k = 0; k < indexes.length; k++) indexes[k] = earlier.get(k);
+                    manager.setSelectedIndexes(indexes);
+                    manager.runCommand("Delete");
+                }
+            }
             for (Roi roi : rois) manager.addRoi(roi);
             return;
         }

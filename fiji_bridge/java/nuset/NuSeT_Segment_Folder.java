@@ -26,6 +26,7 @@ public class NuSeT_Segment_Folder implements PlugIn {
                 input = Macro.getValue(options, "input", "");
                 output = Macro.getValue(options, "output", "");
             } else {
+                bridge.recallDialogSettings();
                 GenericDialog gd = new GenericDialog("NuSeT Segment Folder");
                 gd.addDirectoryField("input", "");
                 gd.addDirectoryField("output", "");
@@ -35,6 +36,8 @@ public class NuSeT_Segment_Folder implements PlugIn {
                 input = gd.getNextString();
                 output = gd.getNextString();
                 bridge.readFields(gd);
+                ij.plugin.frame.Recorder.recordOption("input", input);
+                ij.plugin.frame.Recorder.recordOption("output", output);
             }
         } catch (IllegalArgumentException e) { return; }  // logged by the bridge
         if (input.length() == 0 || output.length() == 0) {
