@@ -140,7 +140,11 @@ class Segmenter:
         self.net = self._prepare(net)
         self.foreground_net = None if foreground_net is None else self._prepare(foreground_net)
         self.metadata = dict(metadata or {})
-        # Nucleus size (pixels, max bbox side) the model saw most in training.
+        # Nucleus size (pixels, max bbox side) the model saw most in training,
+        # of whole nuclei. The estimates compared with it (and used as the
+        # anchor size) are of the distance head's cores, ~0.85x a nucleus: kept
+        # on purpose, one size for both scored lower (docs/benchmarks.md,
+        # "One nucleus size").
         self.training_nucleus_size = float(self.metadata.get("nucleus_size", 20.0))
 
     def _prepare(self, net: NuSeTNet) -> NuSeTNet:
