@@ -182,10 +182,11 @@ final class Bridge {
      */
     void readFields(GenericDialog gd) {
         try {
+            int numbers = 0;  // numeric fields read so far: the typed text is quoted in errors
             for (int i = 0; i < Options.NAME.length; i++) {
                 String kind = Options.KIND[i], name = Options.NAME[i];
                 if (kind.equals("number") || kind.equals("integer")) {
-                    java.awt.TextField field = (java.awt.TextField) gd.getNumericFields().get(numberIndex(i));
+                    java.awt.TextField field = (java.awt.TextField) gd.getNumericFields().get(numbers++);
                     gd.getNextNumber();
                     values.put(name, check(i, field.getText()));
                 } else if (kind.equals("flag") && Options.CHOICES[i].length > 0) {
@@ -205,12 +206,6 @@ final class Bridge {
         }
         rememberDialogSettings();
         record();
-    }
-
-    private static int numberIndex(int option) {
-        int n = 0;
-        for (int i = 0; i < option; i++) if (Options.KIND[i].equals("number") || Options.KIND[i].equals("integer")) n++;
-        return n;
     }
 
     /** What the Macro Recorder writes: the options that differ from their defaults, so the macro runs elsewhere. */
@@ -372,13 +367,18 @@ final class Bridge {
     /** A failed Python run in a biologist's words: above all, a Python without NuSeT. */
     static String pythonFailed(String python, int exitCode, String stderr) {
         String tail = stderr.trim();
-        String[] lines = tail.split("\n");
-        String last = lines.length > 0 ? lines[lines.length - 1].trim() : "";
+        String last = lastLine(tail);
         if (tail.contains("No module named") && (tail.contains("fiji_bridge") || tail.contains("nuset_engine")
                 || tail.contains("torch") || tail.contains("click"))) {
             return "the Python '" + python + "' does not have NuSeT installed (" + last + "). " + HOW_TO_SET_PYTHON;
         }
         return "the Python side failed (exit code " + exitCode + "): " + last;
+    }
+
+    /** The last line of a process's stderr, trimmed ("" when it said nothing). */
+    static String lastLine(String stderr) {
+        String[] lines = stderr.trim().split("\n");
+        return lines[lines.length - 1].trim();
     }
 
     static String field(String json, String key) {

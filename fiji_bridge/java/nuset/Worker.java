@@ -118,8 +118,7 @@ final class Worker {
 
     /** Forget the stopped worker; what it said last on stderr, as ": ..." (or ""). */
     private static String died() {
-        String[] lines = current.stderr.toString().trim().split("\n");
-        String last = lines.length > 0 ? lines[lines.length - 1].trim() : "";
+        String last = Bridge.lastLine(current.stderr.toString());
         current.stop();
         current = null;
         return last.length() > 0 ? ": " + last : "";
