@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["whole_image_normalize", "foreground_normalize", "normalize_with", "as_float_image"]
+__all__ = ["whole_image_normalize", "foreground_normalize", "foreground_statistics", "normalize_with", "as_float_image"]
 
 _EPS = 1e-5
 _FLOAT32_SAFE = 1e30  # well inside float32 range, so sums and squares stay finite
@@ -91,6 +91,20 @@ def foreground_normalize(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if mask.shape != image.shape:
         raise ValueError(f"mask shape {mask.shape} does not match image shape {image.shape}")
     fg = image[mask > 0]
-    if fg.size < 2 or float(fg.std(dtype=np.float64)) < _EPS:
-        return whole_image_normalize(image)
-    return normalize_with(image, float(fg.mean(dtype=np.float64)), float(fg.std(dtype=np.float64)))
+    stats = foreground_statistics(fg.size, float(fg.mean(dtype=np.float64)), float(fg.std(dtype=np.float64))) \
+        if fg.size else None
+    return normalize_with(image, *stats) if stats else whole_image_normalize(image)
+
+
+def foreground_statistics(count: int, mean: float, std: float) -> tuple[float, float] | None:
+    """Pass 2's centre and spread from the foreground's pixel count, mean
+    and standard deviation (gathered in one array or tile by tile).
+
+    Returns
+    -------
+    tuple of float or None
+        ``(mean, std)``; ``None`` when the foreground has fewer than two
+        pixels or no spread (an empty pass-1 mask): then pass 2 normalizes
+        as pass 1 did.
+    """
+    return (mean, std) if count >= 2 and std >= _EPS else None

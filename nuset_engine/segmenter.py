@@ -1,17 +1,17 @@
 """The user-facing engine: ``Segmenter.load()`` then ``segmenter.segment(image)``.
 
-One call runs NuSeT's pipeline: pass 1 (whole-image normalization) gives a
-coarse foreground mask; its median nucleus size sets the scale (images whose
-nuclei are much larger or smaller than the training data are resized so the
-network sees familiar sizes); pass 2 (foreground normalization from the
-pass-1 mask) gives the final mask and proposal boxes; the RPN-aided
-watershed turns them into an instance label image at the input size.
+One call runs NuSeT's pipeline (:mod:`.pipeline`): pass 1 (whole-image
+normalization) gives a coarse foreground mask; its median nucleus size sets
+the scale (images whose nuclei are much larger or smaller than the training
+data are resized so the network sees familiar sizes); pass 2 (foreground
+normalization from the pass-1 mask) gives the final mask and proposal boxes;
+the RPN-aided watershed turns them into an instance label image at the input
+size. Large images run the same steps tile by tile.
 """
 from __future__ import annotations
 
 import copy
 import inspect
-import math
 import threading
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,29 +19,18 @@ from typing import Any, Literal, overload
 
 import numpy as np
 import torch
-from skimage.segmentation import relabel_sequential
 
-from .anchors import DEFAULT_BASE_SIZE
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
-from .normalize import as_float_image, foreground_normalize, normalize_with
 from .options import SEGMENT_OPTIONS, SegmentOptions, option_types, options_doc, options_from
-from .resample import enlarge_labels_window, nearest_window, resample_window, scaled_shape
-from .results import SegmentationDetails, empty_result
-from .rpn import propose_boxes
-from .sizes import COARSE_SCALE, component_boxes, component_sizes, interior_mask, min_object_size, typical_size
-from .tiling import segment_tiled, tile_size_for
-from .watershed import label_dtype, mask_to_objects, rpn_aided_watershed
+from .pipeline import run as run_pipeline
+from .results import SegmentationDetails
+from .tiling import tile_size_for
 
-__all__ = ["Segmenter", "SegmentationDetails", "resolve_device", "resize_labels"]
+__all__ = ["Segmenter", "SegmentationDetails", "resolve_device"]
 
 _SHARED: dict[tuple, "Segmenter"] = {}  # see Segmenter.shared and Segmenter.release_shared
 _SHARED_LOCK = threading.Lock()
-# Internal resize factors allowed: nuclei up to 8x larger than in training
-# are shrunk; smaller ones are enlarged at most 2x (beyond that an image
-# would grow by 4x per axis for little gain, and a noisy coarse mask could
-# blow a small image up to gigapixels).
-SCALE_LIMITS = (0.125, 2.0)
 # Test-time augmentation: the 8 symmetries of the square (transpose or not,
 # then flip rows, columns, both or neither) under which a nucleus image
 # means the same; the network is not exactly invariant to them.
@@ -121,11 +110,10 @@ class Segmenter:
 
     Notes
     -----
-    :meth:`segment` is the API. The other public-looking methods
-    (:meth:`network_maps`, :meth:`choose_scale`, :meth:`postprocess`,
-    :meth:`scale_from_first_look`, :meth:`first_look`, :meth:`size_around`)
-    are internal: the steps of the pipeline that :mod:`nuset_engine.tiling`
-    runs tile by tile. They may change without notice.
+    :meth:`segment` is the API. :meth:`network_maps` is internal: the
+    network step of :mod:`nuset_engine.pipeline`, which runs the rest of
+    the pipeline tile by tile (a whole image is one tile). It may change
+    without notice.
 
     Examples
     --------
@@ -242,7 +230,7 @@ class Segmenter:
     def network_maps(self, normalized: np.ndarray, foreground: bool = False, augment: bool = False):
         """Run the network on a normalized ``(H, W)`` image of any size.
 
-        Internal: a step of :meth:`segment`, used by :mod:`.tiling`.
+        Internal: a step of :mod:`.pipeline`.
 
         The image is padded (mirror) to a multiple of 16 and the outputs are
         cropped back, so no border pixel is lost.
@@ -290,140 +278,6 @@ class Segmenter:
         if out.distance_logits is not None:
             maps = torch.cat([maps, torch.sigmoid(out.distance_logits.float())[0]])
         return maps.cpu().numpy(), out.objectness[0], out.box_deltas[0]
-
-    def choose_scale(self, nucleus_size: float | None, nucleus_diameter: float | None, auto_scale: bool) -> float:
-        """The internal resize factor.
-
-        Internal: a step of :meth:`segment`, used by :mod:`.tiling`.
-
-        Parameters
-        ----------
-        nucleus_size : float or None
-            The estimated nucleus size (pixels), if any.
-        nucleus_diameter : float or None
-            The user's nucleus diameter (pixels); wins over the estimate.
-        auto_scale : bool
-            Use the estimate at all.
-
-        Returns
-        -------
-        float
-            The factor that brings the size to :attr:`training_nucleus_size`
-            (within :data:`SCALE_LIMITS`); 1.0 without a size, or within a
-            factor 1.5 of the training size for an estimate.
-        """
-        if nucleus_diameter is not None:
-            if not nucleus_diameter > 0:
-                raise ValueError(f"nucleus_diameter must be positive pixels, got {nucleus_diameter}")
-            size = float(nucleus_diameter)
-        elif auto_scale and nucleus_size is not None:
-            size = nucleus_size
-        else:
-            return 1.0
-        scale = float(np.clip(self.training_nucleus_size / max(size, 1.0), *SCALE_LIMITS))
-        # Within a factor 1.5 the network copes (it trained with scale jitter);
-        # resizing then would only cost time and blur.
-        return 1.0 if abs(math.log(scale)) < math.log(1.5) and nucleus_diameter is None else scale
-
-    def postprocess(self, maps: np.ndarray, objectness, deltas, base: float, options: SegmentOptions, min_size: int):
-        """Labels, boxes and scores from one pass's outputs (work scale).
-
-        Internal: a step of :meth:`segment`, used by :mod:`.tiling`.
-
-        Parameters
-        ----------
-        maps, objectness, deltas
-            From :meth:`network_maps`.
-        base : float
-            The anchor size (pixels).
-        options : SegmentOptions
-        min_size : int
-            The clean-up's size limit (pixels; used when
-            ``options.min_size_fraction > 0``).
-
-        Returns
-        -------
-        labels : numpy.ndarray
-            ``(H, W)`` instance labels.
-        boxes, scores : numpy.ndarray
-            The proposals ``(N, 4)`` ``(x1, y1, x2, y2)`` and their scores ``(N,)``.
-        """
-        mask = maps[0] > 0.5
-        boxes, scores = propose_boxes(objectness, deltas, base, mask.shape, score_threshold=options.min_score,
-                                      pre_nms_top_n=None, post_nms_top_n=None,  # no caps: large images keep every nucleus
-                                      nms_threshold=options.nms_threshold)
-        boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
-        if options.watershed:
-            labels = rpn_aided_watershed(mask, boxes, scores, min_score=options.min_score,
-                                         min_size_fraction=options.min_size_fraction, min_size=min_size,
-                                         interior=interior_mask(maps) if len(maps) > 1 else None,
-                                         elevation=maps[1] if len(maps) > 1 else None)
-        else:
-            labels = mask_to_objects(mask, options.min_size_fraction, min_size)
-        return labels, boxes, scores
-
-    def scale_from_first_look(self, image, coarse_objects, center: float, spread: float) -> float | None:
-        """The resize factor (< 1) for an image whose nuclei a first look at
-        :data:`COARSE_SCALE` found large (``coarse_objects``: their areas,
-        sizes and bounding-box centres there), measured on a crop at the
-        input resolution (:meth:`size_around`); ``None`` when the first look
-        or the crop finds them small: then pass 1 runs at the input scale.
-
-        Internal: a step of :meth:`segment`, used by :mod:`.tiling`."""
-        found = self.first_look(*coarse_objects)
-        if found is None:
-            return None
-        scale = self.choose_scale(self.size_around(image, found[1], found[0], center, spread), None, True)
-        return scale if scale < 1.0 else None
-
-    def first_look(self, areas: np.ndarray, sides: np.ndarray, centres: np.ndarray):
-        """Where to measure the nucleus size, from the objects found at
-        :data:`COARSE_SCALE` (areas, sizes and ``(N, 2)`` bounding-box
-        centres on that grid): ``(size, centre)`` of a nucleus of the typical
-        size, in input pixels, when nuclei there look large enough to need
-        shrinking; ``None`` when they look small (then pass 1 runs at the
-        input scale, which the image needs anyway).
-
-        Internal: a step of :meth:`scale_from_first_look`."""
-        size = typical_size(areas, sides)
-        # 1.5x the training size: where choose_scale starts shrinking (on the
-        # validation split sizes seen at a quarter were 0-20% above those at full resolution)
-        if size is None or size / COARSE_SCALE < 1.5 * self.training_nucleus_size:
-            return None
-        areas, sides = np.asarray(areas), np.asarray(sides)
-        distance = np.where(areas >= max(1, int(0.2 * areas.mean())), np.abs(sides - size), np.inf)
-        return size / COARSE_SCALE, np.asarray(centres, np.float64)[int(np.argmin(distance))] / COARSE_SCALE
-
-    def size_around(self, image, centre, size: float, center: float, spread: float) -> float | None:
-        """The typical nucleus size (pixels) measured at the input
-        resolution on a crop around ``centre`` (six nuclei of ``size``
-        pixels across, 256-512 pixels a side; ``image`` may be any array
-        that slices), as pass 1 measures it on a whole image. Only objects
-        centred at least ``size`` from a cut edge count (large nuclei are
-        more often cut by the crop: leaving out the cut ones would bias the
-        size down), and only those of a quarter of ``size`` or more, which
-        must hold most of the nuclei's area (``None`` otherwise). At a
-        quarter of the resolution dense small nuclei can merge into large
-        blobs: here they fall apart.
-
-        Internal: a step of :meth:`scale_from_first_look`."""
-        h, w = (int(v) for v in image.shape)
-        side = int(np.clip(6 * size, 16 * STRIDE, 32 * STRIDE))
-        y0 = int(np.clip(round(centre[0] - side / 2), 0, max(h - side, 0)))
-        x0 = int(np.clip(round(centre[1] - side / 2), 0, max(w - side, 0)))
-        crop = as_float_image(np.asarray(image[y0:y0 + side, x0:x0 + side]))
-        maps = self.network_maps(normalize_with(crop, center, spread))[0]
-        areas, sides, centres = component_boxes(interior_mask(maps))
-        margin = min(size, side / 4)
-        lo = np.array([margin if y0 > 0 else 0, margin if x0 > 0 else 0])
-        hi = np.array(crop.shape) - [margin if y0 + side < h else 0, margin if x0 + side < w else 0]
-        # a quarter of the size seen at the coarse look: specks (many, where the
-        # network sees nuclei far larger than it trained on) would drag the median down
-        inner = np.all((centres >= lo) & (centres < hi), axis=1)
-        keep = inner & (sides >= size / 4)
-        if areas[keep].sum() < 0.5 * areas[inner].sum():
-            return None  # most of the nucleus area is in small objects: not large nuclei after all
-        return typical_size(areas[keep], sides[keep])
 
     # The return type follows return_details (for type checkers and IDEs).
     # The options are typed here as **overrides; at run time the signature
@@ -490,69 +344,12 @@ class Segmenter:
         options = options_from(asdict(options) if options is not None else None, **overrides)
         if options.two_pass is None:
             options = replace(options, two_pass=self.two_pass)
-        tile_size = options.tile_size
-        tiles = tile_size_for(tile_size, np.shape(image)) if len(np.shape(image)) == 2 else None
+        shape = np.shape(image)
+        tiles = tile_size_for(options.tile_size, shape) if len(shape) == 2 else None
         if tiles:
-            return segment_tiled(self, image, replace(options, tile_size=tiles), out=out, return_details=return_details)
-        if out is not None:
-            labels = self.segment(np.asarray(image), options, tile_size=0, return_details=return_details)
-            out[...] = labels[0] if return_details else labels
-            return (out, labels[1]) if return_details else out
-        image = as_float_image(image)
-        h, w = image.shape
-        if image.min() == image.max():  # no contrast, no nuclei; spares the network a blank input
-            return empty_result(image.shape, options, return_details)
-        # pass 1 normalizes with the input's statistics at any scale, as tiles must
-        center, spread = float(image.mean(dtype=np.float64)), float(image.std(dtype=np.float64))
-
-        def pass_one(scale):
-            work = image
-            if scale != 1.0:
-                work_shape = scaled_shape((h, w), scale)
-                work = resample_window(image, work_shape, (0, work_shape[0], 0, work_shape[1]))
-            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread))
-            return (work, maps, objectness, deltas, *component_sizes(interior_mask(maps)))
-
-        run = None
-        if options.nucleus_diameter is not None or not options.auto_scale:
-            scale = self.choose_scale(None, options.nucleus_diameter, options.auto_scale)
-        else:
-            # A first look at a quarter of the resolution: large nuclei show
-            # there, and pass 1 at the input scale (costly for the images
-            # that get shrunk) is needed only for small ones.
-            scale = None
-            if min(h, w) * COARSE_SCALE >= 2 * STRIDE:
-                coarse_shape = scaled_shape((h, w), COARSE_SCALE)
-                coarse = resample_window(image, coarse_shape, (0, coarse_shape[0], 0, coarse_shape[1]))
-                coarse_maps = self.network_maps(normalize_with(coarse, center, spread))[0]
-                scale = self.scale_from_first_look(image, component_boxes(interior_mask(coarse_maps)), center, spread)
-            if scale is None:
-                run = pass_one(1.0)
-                scale = self.choose_scale(typical_size(*run[4:]), None, True)
-                if scale != 1.0:
-                    run = None
-        if run is None:
-            run = pass_one(scale)
-        work, maps, objectness, deltas, areas, sides = run
-        # The anchor size and the clean-up's size limit come from pass 1, as
-        # they must for tiled images (known image-wide before pass 2 starts).
-        size = typical_size(areas, sides)
-        base = size if size is not None else DEFAULT_BASE_SIZE
-        min_size = min_object_size(areas, options.min_size_fraction)
-        if options.two_pass:
-            maps, objectness, deltas = self.network_maps(foreground_normalize(work, maps[0] > 0.5), foreground=True,
-                                                         augment=options.augment)
-        elif options.augment:  # one pass: its final run again, averaged (the estimates above stay plain, as when tiled)
-            maps, objectness, deltas = self.network_maps(normalize_with(work, center, spread), augment=True)
-        labels, boxes, scores = self.postprocess(maps, objectness, deltas, base, options, min_size)
-        prob = maps[0]
-        if scale != 1.0:
-            prob = resample_window(prob, (h, w), (0, h, 0, w))
-            labels = resize_labels(labels, (h, w), prob > 0.5 if scale < 1.0 else None)
-            boxes = boxes / scale
-        if not return_details:
-            return labels
-        return labels, SegmentationDetails(prob.astype(np.float32), boxes, scores, scale, base / scale, options)
+            options = replace(options, tile_size=tiles)
+        # A whole image is the one-tile case of the same loop (tiles=None).
+        return run_pipeline(self, image, options, tiles, out=out, return_details=return_details)
 
 
 def _options_as_keywords(method):
@@ -569,32 +366,3 @@ def _options_as_keywords(method):
 
 
 _options_as_keywords(Segmenter.segment)
-
-
-def resize_labels(labels: np.ndarray, shape: tuple[int, int], foreground: np.ndarray | None = None) -> np.ndarray:
-    """Resize labels to ``shape``, renumbered 1..N.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        ``(h, w)`` instance labels.
-    shape : tuple of int
-        The new ``(H, W)``.
-    foreground : numpy.ndarray, optional
-        ``(H, W)`` bool foreground on the new grid: the outlines follow it
-        (:func:`.resample.enlarge_labels_window`); without it, nearest
-        neighbour (:func:`.resample.nearest_window`).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W)`` uint16 (uint32 above 65535 nuclei); nuclei thinner than a
-        pixel at the new size vanish.
-    """
-    window = (0, shape[0], 0, shape[1])
-    if foreground is None:
-        labels = nearest_window(labels, labels.shape, shape, window)
-    else:
-        labels = enlarge_labels_window(labels, foreground, labels.shape, shape, window)
-    labels, _, _ = relabel_sequential(labels.astype(np.int64))
-    return labels.astype(label_dtype(int(labels.max(initial=0))))

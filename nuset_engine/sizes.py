@@ -1,6 +1,6 @@
 """Nucleus sizes from the network's maps and from labels: what sets the
 internal scale, the anchor size and the clean-up's size limit, for whole
-images (:mod:`.segmenter`) and tiles (:mod:`.tiling`) alike."""
+images and tiles alike (:mod:`.pipeline`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,7 @@ __all__ = ["CORE_LEVEL", "COARSE_SCALE", "interior_mask", "component_sizes", "co
 # Centre distance (0 at a nucleus' edge, 1 at its centre) above which a
 # foreground pixel belongs to a nucleus core; chosen on the validation split.
 CORE_LEVEL = 0.3
-# Resolution of the first look for the nucleus size (see Segmenter.first_look).
+# Resolution of the first look for the nucleus size (see pipeline.first_look).
 COARSE_SCALE = 0.25
 
 

@@ -237,13 +237,13 @@ def test_large_images_are_tiled_by_default(runnuset, sample, segmenter, monkeypa
     from nuset_engine import segmenter as segmenter_module
 
     calls = []
-    original = segmenter_module.segment_tiled
+    original = segmenter_module.run_pipeline
 
     def counting(*args, **kwargs):
-        calls.append(args[2].tile_size)
+        calls.append(args[3])  # the tile size; None: the whole image as one tile
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(segmenter_module, "segment_tiled", counting)
+    monkeypatch.setattr(segmenter_module, "run_pipeline", counting)
     pixels = as_cellprofiler_pixels(np.tile(sample[0], (5, 5)))
     module = new_module(runnuset)
     workspace = make_workspace(module, pixels)
@@ -254,7 +254,7 @@ def test_large_images_are_tiled_by_default(runnuset, sample, segmenter, monkeypa
     calls.clear()
     module = new_module(runnuset, tiling=runnuset.TILING_WHOLE)
     module.run(make_workspace(module, pixels[:600, :600]))
-    assert calls == []
+    assert calls == [None]
 
 
 def test_clear_errors(runnuset, sample, tmp_path):

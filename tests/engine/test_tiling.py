@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nuset_engine.metrics import matching_counts
-from nuset_engine.resample import nearest_window, resample_window
+from nuset_engine.resample import nearest_window, resample_window, scaled_shape
 from nuset_engine.tiling import DEFAULT_MARGIN, MIN_CORE, Moments, tile_windows
 
 
@@ -124,13 +124,13 @@ def test_nuclei_on_seams_of_a_mosaic_are_whole(segmenter):
 
 def test_memory_map_input_and_output(segmenter, sample, tmp_path):
     from nuset_engine.options import SegmentOptions
-    from nuset_engine.tiling import segment_tiled
+    from nuset_engine.pipeline import run
 
     image = np.lib.format.open_memmap(tmp_path / "in.npy", mode="w+", dtype=np.uint16, shape=sample[0].shape)
     image[:] = sample[0]
     out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint32, shape=image.shape)
     options = SegmentOptions(min_score=0.9, two_pass=True, tile_size=256)
-    assert segment_tiled(segmenter, image, options, out=out) is out
+    assert run(segmenter, image, options, 256, out=out) is out
     assert np.array_equal(out, segmenter.segment(sample[0], options))
 
 
@@ -146,12 +146,13 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
     import tempfile
 
     from nuset_engine import tiling
+    from nuset_engine.pipeline import choose_scale
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     calls = network_inputs
     image = sample[0]
-    scale = segmenter.choose_scale(None, 20.0, True)  # the tiles are cut on the network's grid
-    tiles = len(list(tiling._work_tiles(image.shape, scale, 256, DEFAULT_MARGIN)))
+    scale = choose_scale(segmenter, None, 20.0, True)  # the tiles are cut on the network's grid
+    tiles = len(list(tiling.work_tiles(image.shape, scale, 256, DEFAULT_MARGIN)))
     reused = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0)
     assert len(calls) == tiles  # pass 1 only
     assert not list(tmp_path.iterdir())
@@ -160,7 +161,14 @@ def test_one_pass_reuses_pass_one_outputs(segmenter, sample, tmp_path, monkeypat
     augmented = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0, augment=True)
     assert len(calls) == 2 * tiles and augmented.max() > 50 and not np.array_equal(augmented, reused)
 
-    monkeypatch.setattr(tiling, "_TileStore", lambda folder: None)  # nothing stored: the final sweep runs the network again
+    calls.clear()  # a whole image is the one-tile case: pass 1 kept in memory, read back
+    whole = segmenter.segment(image, two_pass=False, nucleus_diameter=20.0)
+    assert calls == [scaled_shape(image.shape, scale)] and whole.max() > 50 and not list(tmp_path.iterdir())
+
+    from nuset_engine import pipeline
+
+    # nothing stored: the final sweep runs the network again
+    monkeypatch.setattr(pipeline, "TileStore", lambda in_memory, folder: None)
     calls.clear()
     again = segmenter.segment(image, two_pass=False, tile_size=256, nucleus_diameter=20.0)
     assert len(calls) == 2 * tiles
@@ -179,13 +187,13 @@ def test_scratch_dir_holds_the_stored_tiles(segmenter, sample, tmp_path, monkeyp
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system))
     written = []
-    put = tiling._TileStore.put
+    put = tiling.TileStore.put
 
     def recording_put(store, index, *outputs):
         put(store, index, *outputs)
         written.extend(p for p in scratch.rglob("*.npz"))
 
-    monkeypatch.setattr(tiling._TileStore, "put", recording_put)
+    monkeypatch.setattr(tiling.TileStore, "put", recording_put)
     labels = segmenter.segment(sample[0], two_pass=False, tile_size=256, nucleus_diameter=20.0,
                                scratch_dir=str(scratch))
     assert written and labels.max() > 50
@@ -217,10 +225,10 @@ def test_large_images_are_tiled_by_default(segmenter, sample, monkeypatch):
     from nuset_engine import segmenter as segmenter_module
 
     calls = []
-    monkeypatch.setattr(segmenter_module, "segment_tiled",
-                        lambda seg, image, options, **kw: calls.append(options.tile_size))
+    monkeypatch.setattr(segmenter_module, "run_pipeline",
+                        lambda seg, image, options, tile_size, **kw: calls.append(tile_size))
     big = np.broadcast_to(sample[0][:1, :1], (2100, 2100))  # no memory: a view of one pixel
     segmenter.segment(big)
     assert calls == [2048]
-    assert segmenter.segment(big, tile_size=0).max() == 0  # whole (a constant image: no nuclei, no network)
-    assert calls == [2048]
+    segmenter.segment(big, tile_size=0)
+    assert calls == [2048, None]  # whole: the one-tile case
