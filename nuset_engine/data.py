@@ -1,8 +1,9 @@
-"""Training data: reading image/label folders, the fixed validation split,
+"""Training data: pairing images with their annotations, the fixed validation split,
 augmentation, and the torch dataset that feeds :mod:`nuset_engine.train`."""
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from skimage.segmentation import relabel_sequential
 from skimage.transform import resize
 
 from .anchors import anchor_base_size, generate_anchors, masks_to_boxes
+from .annotations import PAIRING_RULE, annotated_stems, label_image_instances, read_annotation
 from .io import read_image, to_grayscale
 from .network import STRIDE
 from .normalize import foreground_normalize, whole_image_normalize
@@ -38,37 +40,89 @@ def split_pairs(pairs, fraction: float = 0.1) -> tuple[list, list]:
 
 
 def find_pairs(images_dir: str | Path, labels_dir: str | Path) -> list[tuple[str, Path, Path]]:
-    """``(id, image_path, label_path)`` for every image with a label file of the
-    same stem; raises when none match."""
+    """The images of a folder paired with their annotations.
+
+    Parameters
+    ----------
+    images_dir : str or Path
+        The images (:data:`IMAGE_SUFFIXES`).
+    labels_dir : str or Path
+        Their annotations, named after them
+        (:data:`~nuset_engine.annotations.PAIRING_RULE`): label images or
+        masks ``<name>.tif``, ``<name>_labels.tif``, ``<name>_masks.tif``;
+        ImageJ ROI sets ``<name>.zip``, ``<name>_rois.zip``,
+        ``<name>_RoiSet.zip``, ``<name>.roi``. May be ``images_dir`` itself
+        (then annotation files are not taken for images).
+
+    Returns
+    -------
+    list of (str, Path, Path)
+        ``(id, image_path, annotation_path)`` with ``id`` the image's stem,
+        in file name order. Images without an annotation are left out, with
+        a ``UserWarning`` naming them.
+
+    Raises
+    ------
+    ValueError
+        No image has an annotation (the message gives the pairing rule and
+        the files found), or an image has two candidate annotations
+        (naming both).
+    """
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
-    labels = {p.stem: p for p in labels_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    pairs = [
-        (p.stem, p, labels[p.stem])
-        for p in sorted(images_dir.iterdir())
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in labels
-    ]
+    images = [p for p in sorted(images_dir.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    stems = {}
+    for image in images:
+        stems.setdefault(image.stem, set()).add(image.resolve())
+    partners = {}
+    for path in sorted(p for p in labels_dir.iterdir() if p.is_file()):
+        # the likeliest image a file annotates: "a_labels.tif" is a_labels's if there is one, else a's
+        stem = next((s for s in annotated_stems(path.name) if s in stems and path.resolve() not in stems[s]), None)
+        if stem is not None:
+            partners.setdefault(stem, []).append(path)
+    claimed = {p.resolve() for files in partners.values() for p in files}
+    images = [p for p in images if p.resolve() not in claimed]  # one folder for both: annotations are no images
+    twice = [p for p in images if len(partners.get(p.stem, ())) > 1]
+    if twice:
+        first = " and ".join(str(p) for p in partners[twice[0].stem])
+        more = f" (and {len(twice) - 1} more: {_some([p.name for p in twice[1:]])})" if len(twice) > 1 else ""
+        raise ValueError(f"{twice[0]}: two annotation files match it: {first}{more}; keep one per image (move the "
+                         f"other out of {labels_dir})")
+    pairs = [(p.stem, p, partners[p.stem][0]) for p in images if p.stem in partners]
+    unpaired = [p.name for p in images if p.stem not in partners]
     if not pairs:
-        raise ValueError(f"no image in {images_dir} has a label file of the same name in {labels_dir}")
+        found = sorted(p.name for p in labels_dir.iterdir() if p.is_file())
+        raise ValueError(f"no image in {images_dir} has an annotation in {labels_dir}. {PAIRING_RULE} Images: "
+                         f"{_some(unpaired) or 'none'}. Files in {labels_dir}: {_some(found) or 'none'}.")
+    if unpaired:
+        warnings.warn(f"{len(unpaired)} of {len(images)} images in {images_dir} have no annotation in {labels_dir} "
+                      f"and are left out: {_some(unpaired)}. {PAIRING_RULE}", UserWarning, stacklevel=2)
     return pairs
+
+
+def _some(names, n=5) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def as_instance_labels(labels: np.ndarray) -> np.ndarray:
     """Instance labels from instance or binary label images (binary masks are
-    split into 8-connected components)."""
-    labels = np.asarray(labels)
-    if labels.ndim == 3:
-        labels = labels[..., 0]
-    if len(np.unique(labels)) <= 2:
-        labels, _ = ndimage.label(labels > 0, structure=np.ones((3, 3), int))
-    return labels.astype(np.int32)
+    split into 8-connected components; see
+    :func:`~nuset_engine.annotations.label_image_instances`; all-zero labels
+    are returned as they are)."""
+    return label_image_instances(labels, allow_empty=True)
 
 
 def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(image, instance labels)`` for the ``(id, image_path, label_path)``
     tuples of :func:`find_pairs`: RGB images as luminance
-    (:func:`~nuset_engine.io.to_grayscale`), each label image checked to have
-    its image's shape. Raises ValueError naming the file and the fix."""
-    samples = []
+    (:func:`~nuset_engine.io.to_grayscale`), annotations (label images, masks,
+    ImageJ ROI sets) read by :func:`~nuset_engine.annotations.read_annotation`
+    at their image's shape. Raises ValueError naming the file and the fix.
+
+    An annotation that marks no nucleus (an empty ROI set, an all-background
+    label image) gives a background-only sample, with a ``UserWarning``
+    naming it: such images teach the network what is not a nucleus, but may
+    also be a mistake."""
+    samples, empty = [], []
     for _, image_path, label_path in pairs:
         image = read_image(image_path)
         try:
@@ -76,11 +130,14 @@ def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
         except ValueError as exc:  # no --channel here: the fix is in the file
             raise ValueError(f"{exc}; for training and evaluation, save the nuclear channel as a single-plane "
                              "image") from exc
-        labels = as_instance_labels(read_image(label_path))
-        if labels.shape != image.shape:
-            raise ValueError(f"{label_path}: labels of shape {labels.shape} do not match the image {image_path} "
-                             f"of shape {image.shape}; each label image must have its image's height and width")
+        labels = read_annotation(label_path, image.shape, image_path=image_path, allow_empty=True)
+        if not labels.any():
+            empty.append(str(label_path))
         samples.append((image, labels))
+    if empty:
+        warnings.warn(f"{len(empty)} of {len(samples)} annotations mark no nucleus, and their images are used as "
+                      f"background only: {_some(empty)}; if they have nuclei, annotate them or leave them out",
+                      UserWarning, stacklevel=2)
     return samples
 
 
