@@ -43,6 +43,7 @@ from cellprofiler_core.setting.text import Float, ImageName, Integer, Pathname
 MODEL_DEFAULT = "Shipped default model"
 MODEL_CUSTOM = "Custom model file"
 DEVICES = {"Auto": "auto", "CPU": "cpu", "GPU": "cuda"}
+BACKENDS = {"Automatic": "auto", "Float32 (reference)": "f32", "BFloat16": "bf16"}
 PASSES = {"As the model was trained": None, "Two passes": True, "One pass": False}
 TILING_AUTO, TILING_WHOLE, TILING_FIXED = "Automatic", "Whole image", "Tiles of a fixed size"
 
@@ -75,7 +76,9 @@ class RunNuSeT(ImageSegmentation):
     # 3: two-pass Yes/No became a choice that defaults to what the model was trained for
     # 4: + test-time augmentation
     # 5: + tiling choice (automatic by default); the tile size counts only for fixed-size tiles
-    variable_revision_number = 5
+    # 6: + network precision (the engine's backend), + "use the model's own thresholds" (min score and
+    #    smallest object; pipelines whose values were the old defaults use the model's)
+    variable_revision_number = 6
 
     def create_settings(self):
         super().create_settings()
@@ -91,6 +94,17 @@ class RunNuSeT(ImageSegmentation):
             "Run on", list(DEVICES), "Auto",
             doc="*Auto* uses a CUDA GPU when PyTorch sees one, else the CPU. *GPU* fails with a clear message "
                 "when there is none.")
+        self.backend = Choice(
+            "Network precision", list(BACKENDS), "Automatic",
+            doc="*Float32* is the reference. *BFloat16* runs the network in 16-bit brain floating point, about "
+                "twice as fast on CPUs that compute it natively (AVX512-BF16 or AMX), slower elsewhere; its "
+                "objects differ from float32's in a few edge pixels. *Automatic* uses bfloat16 only where it "
+                "was measured equivalent to float32 (see NuSeT's docs/benchmarks.md).")
+        self.model_thresholds = Binary(
+            "Use the model's own thresholds?", True,
+            doc="A model file carries its own minimum box score and smallest-object fraction, chosen on its "
+                "validation images when it was trained (the shipped model: 0.85 and 0.2; see ``nuset info "
+                "--model FILE``). Choose *No* to set them here.")
         self.min_score = Float(
             "Minimum box score", 0.85, minval=0.0, maxval=1.0,
             doc="Region proposals scoring at least this (0-1) seed the watershed. Lower it when touching "
@@ -139,15 +153,18 @@ class RunNuSeT(ImageSegmentation):
         return super().settings() + [
             self.model_choice, self.model_file, self.device, self.min_score, self.nms_threshold,
             self.use_watershed, self.two_pass, self.min_size_fraction, self.save_probability,
-            self.probability_name, self.nucleus_diameter, self.tile_size, self.augment, self.tiling,
+            self.probability_name, self.nucleus_diameter, self.tile_size, self.augment, self.tiling, self.backend,
+            self.model_thresholds,
         ]
 
     def visible_settings(self):
         result = super().visible_settings() + [self.model_choice]
         if self.model_choice.value == MODEL_CUSTOM:
             result.append(self.model_file)
-        result += [self.device, self.min_score, self.nms_threshold, self.use_watershed, self.two_pass,
-                   self.min_size_fraction, self.nucleus_diameter, self.tiling]
+        result += [self.device, self.backend, self.model_thresholds]
+        if not self.model_thresholds.value:
+            result += [self.min_score, self.min_size_fraction]
+        result += [self.nms_threshold, self.use_watershed, self.two_pass, self.nucleus_diameter, self.tiling]
         if self.tiling.value == TILING_FIXED:
             result.append(self.tile_size)
         result += [self.augment, self.save_probability]
@@ -193,6 +210,12 @@ class RunNuSeT(ImageSegmentation):
             setting_values[13] = str(tile_size or 2048)
             setting_values.append(TILING_FIXED if tile_size else TILING_AUTO)
             variable_revision_number = 5
+        if variable_revision_number == 5:
+            # network precision; the model's own thresholds where the old defaults were kept (the shipped
+            # model's own are those values: its results do not change)
+            old_defaults = float(setting_values[5]) == 0.85 and float(setting_values[9]) == 0.2
+            setting_values = list(setting_values) + ["Automatic", "Yes" if old_defaults else "No"]
+            variable_revision_number = 6
         return setting_values, variable_revision_number
 
     def engine_options(self) -> dict:
@@ -203,9 +226,11 @@ class RunNuSeT(ImageSegmentation):
         from cellprofiler_core.preferences import get_temporary_directory
 
         return dict(
-            min_score=self.min_score.value, nms_threshold=self.nms_threshold.value,
+            # None: the model's own (Segmenter.postprocessing)
+            min_score=None if self.model_thresholds.value else self.min_score.value,
+            nms_threshold=self.nms_threshold.value,
             watershed=self.use_watershed.value, two_pass=PASSES[self.two_pass.value],
-            min_size_fraction=self.min_size_fraction.value,
+            min_size_fraction=None if self.model_thresholds.value else self.min_size_fraction.value,
             nucleus_diameter=self.nucleus_diameter.value or None,  # 0: estimated from the image
             tile_size={TILING_AUTO: "auto", TILING_WHOLE: 0, TILING_FIXED: self.tile_size.value}[self.tiling.value],
             augment=self.augment.value,
@@ -217,7 +242,8 @@ class RunNuSeT(ImageSegmentation):
         engine = _engine()
         path = self.model_file.value if self.model_choice.value == MODEL_CUSTOM else None
         try:
-            return engine.Segmenter.shared(path, device=DEVICES[self.device.value])
+            return engine.Segmenter.shared(path, device=DEVICES[self.device.value],
+                                           backend=BACKENDS[self.backend.value])
         except (engine.ModelFileError, ValueError) as exc:
             raise RuntimeError(f"RunNuSeT: {exc}") from exc
 

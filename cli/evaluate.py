@@ -51,7 +51,7 @@ def format_table(summary: dict) -> str:
 @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Also save the metrics as JSON.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @segment_options
-def evaluate(images, labels, split, validation_fraction, method, scale, output, overwrite, model, device,
+def evaluate(images, labels, split, validation_fraction, method, scale, output, overwrite, model, device, backend,
              **options) -> None:
     """Segment annotated images and print pixel, object and AP metrics (pooled over the set)."""
     import numpy as np
@@ -79,7 +79,7 @@ def evaluate(images, labels, split, validation_fraction, method, scale, output, 
     if method == "otsu":
         segment, kwargs = otsu_watershed, {}
     else:
-        segmenter = load_segmenter(model, device)
+        segmenter = load_segmenter(model, device, backend)
         segment, kwargs = segmenter.segment, params
         if params["two_pass"] is None:  # record what ran
             params["two_pass"] = segmenter.two_pass

@@ -47,7 +47,7 @@ def _check_output_folder(output: Path, replace_run_files: bool) -> None:
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @segment_options
 def segment(inputs, output, recursive, channel, rois, measurements, overlay, pixel_size, overwrite, resume,
-            workers, scheduler, model, device, **options) -> None:
+            workers, scheduler, model, device, backend, **options) -> None:
     """Segment nuclei in INPUTS (image files, folders or glob patterns).
 
     Per image: <name>_labels.tif (uint16 labels, 0 = background) and the
@@ -66,7 +66,7 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
     if output:
         _check_output_folder(Path(output), overwrite or resume)
     try:
-        batch = BatchOptions(model=model, device=device, params=params, channel=channel, rois=rois,
+        batch = BatchOptions(model=model, device=device, backend=backend, params=params, channel=channel, rois=rois,
                              measurements=measurements, overlay=overlay, pixel_size=pixel_size,
                              overwrite=overwrite, resume=resume)
         preload(batch)

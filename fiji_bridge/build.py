@@ -91,6 +91,9 @@ final class Options {{
     static final double[] MIN = {numbers(o.minimum for o in entries)};
     static final double[] MAX = {numbers(o.maximum for o in entries)};
     static final boolean[] MIN_OPEN = {{{", ".join("true" if o.min_open else "false" for o in entries)}}};
+    /** Whether 0 typed in a number field means "none given" (nucleus_diameter); for the other numbers
+     *  without a default (the model's own: min_score) an empty field does, so they are text fields. */
+    static final boolean[] ZERO_IS_DEFAULT = {{{", ".join("true" if o.zero_means_default else "false" for o in entries)}}};
     /** The words of a three-state flag, default first (empty for others). */
     static final String[][] CHOICES = {choices};
     static final String[] HELP = {array(o.help for o in entries)};

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import click
 
-from nuset_engine.options import SEGMENT_OPTIONS, OptionError
+from nuset_engine.options import BACKENDS, SEGMENT_OPTIONS, OptionError
 
 FIJI_OPTIONS = tuple(o for o in SEGMENT_OPTIONS if "fiji" in o.hosts)
 
@@ -66,7 +66,7 @@ def parse_params(texts: dict) -> dict:
 
 
 def segment_request(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, texts,
-                    emit, error) -> int:
+                    emit, error, backend="auto") -> int:
     """Segment one image or a folder; ``emit(dict)`` per image done,
     ``error(message)`` per image failed. Returns the number failed; raises
     :class:`Failure` when nothing can run."""
@@ -81,7 +81,7 @@ def segment_request(input_path, output_path, input_dir, output_dir, rois, overwr
         raise Failure("give --input and --output, or --input-dir and --output-dir")
     try:
         # ImageJ 1.x opens only untiled TIFFs: labels of images segmented in tiles are written untiled here
-        batch = BatchOptions(model=model, device=device, params=params, rois=rois is not None, overwrite=overwrite,
+        batch = BatchOptions(model=model, device=device, backend=backend, params=params, rois=rois is not None, overwrite=overwrite,
                              tiled_tiff=False)
         preload(batch)
     except (ModelFileError, ValueError) as exc:
@@ -136,9 +136,10 @@ def _fail(message: str) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the shipped one).")
 @click.option("--device", default="auto", help="auto, cpu or cuda.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", help="auto, f32 or bf16 (as nuset segment).")
 @click.option("--serve", is_flag=True, help="Run as the worker of an ImageJ session: requests on stdin.")
 @table_options
-def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, serve, **texts):
+def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, backend, serve, **texts):
     """Segment for the Fiji commands; JSON lines out, readable errors."""
     if serve:
         sys.exit(serve_requests(sys.stdin, _print_json))
@@ -148,7 +149,7 @@ def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model,
 
     try:
         failed = segment_request(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device,
-                                 texts, _print_json, error)
+                                 texts, _print_json, error, backend)
     except Failure as exc:
         _fail(str(exc))
     if failed:
@@ -169,7 +170,7 @@ def serve_requests(lines, answer) -> int:
                 given = dict(ctx.params)
             given.pop("serve")
             fixed = {k: given.pop(k) for k in ("input_path", "output_path", "input_dir", "output_dir", "rois",
-                                               "overwrite", "model", "device")}
+                                               "overwrite", "model", "device", "backend")}
             segment_request(**fixed, texts=given, emit=answer, error=lambda m: answer({"error": m}))
         except Failure as exc:
             answer({"error": str(exc)})

@@ -80,7 +80,8 @@ def labels_to_imageplus(labels: np.ndarray, title: str = "labels"):
 
 
 def segment_imageplus(imp, add_rois: bool = False, model: str | None = None, device: str = "auto",
-                      roi_zip: str | None = None, *, add_rois_to_manager: bool | None = None, **params):
+                      roi_zip: str | None = None, *, add_rois_to_manager: bool | None = None, backend: str = "auto",
+                      **params):
     """Segment the current plane of an ImageJ1 ImagePlus.
 
     Parameters
@@ -91,7 +92,7 @@ def segment_imageplus(imp, add_rois: bool = False, model: str | None = None, dev
         ``segment(..., add_rois=True)`` does.
     roi_zip : write the ROIs to this RoiSet zip instead (implies ROIs; works
         headless).
-    model, device : as ``Segmenter.load``.
+    model, device, backend : as ``Segmenter.load``.
     add_rois_to_manager : deprecated name of ``add_rois`` (a
         ``DeprecationWarning``); still honoured.
     **params : the segmentation options (below), as ``Segmenter.segment``.
@@ -105,7 +106,7 @@ def segment_imageplus(imp, add_rois: bool = False, model: str | None = None, dev
         warnings.warn("segment_imageplus(add_rois_to_manager=...) is deprecated: use add_rois=..., as segment() does",
                       DeprecationWarning, stacklevel=2)
         add_rois = add_rois or bool(add_rois_to_manager)
-    labels = Segmenter.shared(model, device).segment(imageplus_to_array(imp), **params)
+    labels = Segmenter.shared(model, device, backend).segment(imageplus_to_array(imp), **params)
     result = labeled_imageplus(labels, imp)
     if add_rois or roi_zip is not None:
         _add_rois(labels, imp, roi_zip=roi_zip)

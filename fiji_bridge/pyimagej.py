@@ -169,7 +169,7 @@ def _dataset_result(ij, image, plane, labels: np.ndarray, title: str):
 
 
 def segment(ij, image, *, add_rois: bool = False, roi_zip: str | Path | None = None, channel: int | None = None,
-            model: str | None = None, device: str = "auto", **params):
+            model: str | None = None, device: str = "auto", backend: str = "auto", **params):
     """Segment nuclei in what a pyimagej user holds; labels come back in the same world.
 
     Parameters
@@ -188,7 +188,7 @@ def segment(ij, image, *, add_rois: bool = False, roi_zip: str | Path | None = N
     roi_zip : write the ROIs to this RoiSet zip instead of the ROI Manager
         (implies ``add_rois``; works headless and without Java).
     channel : the channel to segment when the image has several (0-based).
-    model, device : as ``Segmenter.load``.
+    model, device, backend : as ``Segmenter.load``.
     **params : the segmentation options (below), as ``Segmenter.segment``.
 
     Returns
@@ -207,7 +207,7 @@ def segment(ij, image, *, add_rois: bool = False, roi_zip: str | Path | None = N
         if _is_imageplus(image):  # ImageJ1 itself: no gateway needed
             imp = image
             plane = _imageplus_plane(imp, channel)
-            labels = roi_labels = Segmenter.shared(model, device).segment(plane, **params)
+            labels = roi_labels = Segmenter.shared(model, device, backend).segment(plane, **params)
             result = labeled_imageplus(labels, imp)
         else:
             if ij is None:
@@ -220,20 +220,20 @@ def segment(ij, image, *, add_rois: bool = False, roi_zip: str | Path | None = N
 
                 data = xr.DataArray(np.asarray(data))
             plane = _xarray_plane(data, channel, f"image '{name}'" if name else "image")
-            labels = Segmenter.shared(model, device).segment(np.asarray(plane.values), **params)
+            labels = Segmenter.shared(model, device, backend).segment(np.asarray(plane.values), **params)
             result = _dataset_result(ij, image, plane, labels, labels_title(name or data.name))
             roi_labels = _rows_first(plane, labels)
     elif getattr(image, "dims", None) is not None:  # xarray.DataArray
         import xarray as xr
 
         plane = _xarray_plane(image, channel, f"image '{image.name}'" if image.name is not None else "image")
-        labels = Segmenter.shared(model, device).segment(np.asarray(plane.values), **params)
+        labels = Segmenter.shared(model, device, backend).segment(np.asarray(plane.values), **params)
         coords = {k: v for k, v in plane.coords.items() if v.dims and set(v.dims) <= set(plane.dims)}
         result = xr.DataArray(labels, dims=plane.dims, coords=coords, attrs=dict(image.attrs),
                               name=labels_title(image.name))
         roi_labels = _rows_first(plane, labels)
     else:
-        labels = roi_labels = Segmenter.shared(model, device).segment(to_grayscale(np.asarray(image), channel),
+        labels = roi_labels = Segmenter.shared(model, device, backend).segment(to_grayscale(np.asarray(image), channel),
                                                                       **params)
         result = labels
     if add_rois or roi_zip is not None:

@@ -58,6 +58,8 @@ class BatchOptions:
         Model file; ``None``: the shipped model.
     device : str, default ``"auto"``
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    backend : str, default ``"auto"``
+        ``"auto"``, ``"f32"`` or ``"bf16"`` (:mod:`nuset_engine.backends`).
     params : SegmentOptions
         The segmentation options; a dict of option values is checked into one.
     channel : int, optional
@@ -81,6 +83,7 @@ class BatchOptions:
 
     model: str | None = None
     device: str = "auto"
+    backend: str = "auto"
     params: SegmentOptions = field(default_factory=SegmentOptions)  # a dict of option values is checked into one
     channel: int | None = None
     rois: bool = False
@@ -184,7 +187,7 @@ def _segmenter(options: BatchOptions):
         import torch
 
         torch.set_num_threads(options.threads)
-    return Segmenter.shared(options.model, options.device)
+    return Segmenter.shared(options.model, options.device, options.backend)
 
 
 def _row(job: Job, **values) -> dict:

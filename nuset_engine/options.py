@@ -42,6 +42,14 @@ MIN_TILE_SIZE = 2 * DEFAULT_MARGIN + MIN_CORE  # a core and its margins on both 
 # megapixels; at this size tiles are as fast and memory stays near 2 GB
 # (docs/benchmarks.md, "Automatic tiling").
 AUTO_TILE_SIZE = 2048
+#: The post-processing defaults of a model file that carries none of its own
+#: (files written before models chose theirs on their validation images):
+#: the values chosen for the shipped model on the validation split.
+MODEL_FALLBACKS = {"min_score": 0.85, "min_size_fraction": 0.2}
+
+#: How the network may run (see nuset_engine.backends): auto (the fastest
+#: measured equivalent to float32 on this machine), float32, or bfloat16.
+BACKENDS = ("auto", "f32", "bf16")
 
 _KINDS = ("number", "integer", "flag", "tile_size", "folder")
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -105,6 +113,14 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
     @property
+    def zero_means_default(self) -> bool:
+        """Whether 0 stands for "none given" in hosts whose fields hold a
+        number (a dialog, a CellProfiler setting): for a ``None`` default
+        where 0 itself is not allowed (``nucleus_diameter``). Elsewhere an
+        empty field means the default."""
+        return self.default is None and self.kind in ("number", "integer") and self.minimum == 0 and self.min_open
+
+    @property
     def key(self) -> str:
         """The ImageJ macro key and dialog label."""
         return self.macro_key or self.name
@@ -147,7 +163,8 @@ class Option:
         else:
             value = float(value)
         low, high = self.minimum, self.maximum
-        if (low is not None and (value < low or (self.min_open and value == low))) or (high is not None and value > high):
+        too_low = low is not None and (value < low or (self.min_open and value == low))
+        if too_low or (high is not None and value > high):
             self._fail(value, self.describe_range())
         return value
 
@@ -175,7 +192,7 @@ class Option:
                 number = float(text)
             except ValueError:
                 raise OptionError(self.name, f"{self.name}={text!r} is not a number") from None
-            if self.default is None and number == 0:  # 0 stands for "none given" where 0 is not allowed
+            if self.zero_means_default and number == 0:  # 0 stands for "none given" where 0 is not allowed
                 return None
             return self.check(number)
         if self.kind == "tile_size":
@@ -220,10 +237,11 @@ class SegmentOptions:
     :func:`dataclasses.replace` for a changed copy.
     """
 
-    min_score: float = _option(
-        0.85, "Minimum region-proposal score (0-1) for a box to seed the watershed. Lower it when touching nuclei "
+    min_score: float | None = _option(
+        None, "Minimum region-proposal score (0-1) for a box to seed the watershed. Lower it when touching nuclei "
         "stay merged; raise it when single nuclei are split.", "number", minimum=0, maximum=1,
-        note="0-1; lower it if touching nuclei stay merged")
+        default_means="the model's own (0.85 for the shipped model)",
+        note="0-1, empty = the model's; lower it if touching nuclei stay merged")
     nms_threshold: float = _option(
         0.3, "Overlap (IoU) above which proposal boxes overlapping a better one are suppressed.", "number",
         minimum=0, maximum=1, note="0-1; overlap allowed between proposal boxes")
@@ -236,9 +254,10 @@ class SegmentOptions:
         "flag", default_means="as the model was trained",
         choices=(("as_trained", None), ("one", False), ("two", True)), macro_key="passes",
         note="foreground-normalization passes")
-    min_size_fraction: float = _option(
-        0.2, "Remove objects (and fill holes) smaller than this fraction of the mean nucleus area; 0 keeps all.",
-        "number", minimum=0, note="x the mean nucleus area; smaller objects are removed")
+    min_size_fraction: float | None = _option(
+        None, "Remove objects (and fill holes) smaller than this fraction of the mean nucleus area; 0 keeps all.",
+        "number", minimum=0, default_means="the model's own (0.2 for the shipped model)",
+        note="x the mean nucleus area, empty = the model's; smaller objects are removed")
     nucleus_diameter: float | None = _option(
         None, "Typical nucleus diameter; images whose nuclei are much larger or smaller than the training "
         "data's are resized internally.", "number", minimum=0, min_open=True, unit="pixels",

@@ -20,9 +20,11 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
+from .backends import inference_context, resolve_backend
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
-from .options import SEGMENT_OPTIONS, SegmentOptions, option_types, options_doc, options_from
+from .options import MODEL_FALLBACKS, SEGMENT_OPTIONS, OptionError, SegmentOptions, option, option_types, \
+    options_doc, options_from
 from .pipeline import run as run_pipeline
 from .results import SegmentationDetails
 from .tiling import tile_size_for
@@ -99,14 +101,24 @@ class Segmenter:
     foreground_net : NuSeTNet, optional
         A second weight set for pass 2 (the paper's layout: one network per
         normalization); ``None`` uses ``net`` for both.
+    backend : str, default ``"auto"``
+        How the network runs: ``"f32"``, ``"bf16"`` or ``"auto"`` (bfloat16
+        on CPUs that compute it natively); see :mod:`nuset_engine.backends`.
 
     Attributes
     ----------
     device : torch.device
+    backend : str
+        The backend that runs: ``"f32"`` or ``"bf16"``.
     metadata : dict
     training_nucleus_size : float
         The nucleus size (pixels, largest bounding-box side) the model saw
         most in training; images are resized towards it.
+    postprocessing : dict
+        The model's own defaults of the options ``min_score`` and
+        ``min_size_fraction``, used where :meth:`segment` gets ``None``:
+        those its file carries (``nuset train`` chooses them on the model's
+        validation images), else :data:`~nuset_engine.options.MODEL_FALLBACKS`.
 
     Notes
     -----
@@ -123,8 +135,9 @@ class Segmenter:
     """
 
     def __init__(self, net: NuSeTNet, metadata: dict | None = None, device: str | torch.device = "auto",
-                 foreground_net: NuSeTNet | None = None):
+                 foreground_net: NuSeTNet | None = None, backend: str = "auto"):
         self.device = resolve_device(device)
+        self.backend = resolve_backend(backend, self.device)
         self.net = self._prepare(net)
         self.foreground_net = None if foreground_net is None else self._prepare(foreground_net)
         self.metadata = dict(metadata or {})
@@ -134,12 +147,24 @@ class Segmenter:
         # on purpose, one size for both scored lower (docs/benchmarks.md,
         # "One nucleus size").
         self.training_nucleus_size = float(self.metadata.get("nucleus_size", 20.0))
+        self.postprocessing = self._postprocessing()
 
     def _prepare(self, net: NuSeTNet) -> NuSeTNet:
         # Inference copy: batch norm folded into the convolutions (same function,
         # ~15% less time) and channels-last (roughly halves CPU convolution time).
         # A copy, so that a network still being trained is left untouched.
         return _fold_batch_norm(copy.deepcopy(net).eval()).to(self.device, memory_format=torch.channels_last)
+
+    def _postprocessing(self) -> dict:
+        own = self.metadata.get("postprocessing") or {}
+        chosen = {}
+        for name, fallback in MODEL_FALLBACKS.items():
+            try:
+                chosen[name] = option(name).check(own.get(name, fallback))
+            except OptionError as exc:
+                raise ValueError(f"the model's post-processing defaults are not valid ({exc}); "
+                                 "retrain it with `nuset train`") from None
+        return chosen
 
     @property
     def two_pass(self) -> bool:
@@ -150,7 +175,7 @@ class Segmenter:
         return self.metadata.get("training", {}).get("normalization", "both") != "whole"
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str = "auto") -> "Segmenter":
+    def load(cls, path: str | Path | None = None, device: str = "auto", backend: str = "auto") -> "Segmenter":
         """Load a model file.
 
         Parameters
@@ -160,6 +185,8 @@ class Segmenter:
             model shipped with the package.
         device : str, default ``"auto"``
             See :func:`resolve_device`.
+        backend : str, default ``"auto"``
+            ``"auto"``, ``"f32"`` or ``"bf16"``: see :mod:`nuset_engine.backends`.
 
         Returns
         -------
@@ -174,10 +201,10 @@ class Segmenter:
             An unknown device, or CUDA asked for where there is none.
         """
         net, metadata = load_model(path)
-        return cls(net, metadata, device)
+        return cls(net, metadata, device, backend=backend)
 
     @classmethod
-    def shared(cls, path: str | Path | None = None, device: str = "auto") -> "Segmenter":
+    def shared(cls, path: str | Path | None = None, device: str = "auto", backend: str = "auto") -> "Segmenter":
         """Like :meth:`load`, but loaded once per process and reused.
 
         For wrappers that segment many images (batch workers, the Fiji
@@ -190,21 +217,24 @@ class Segmenter:
             As for :meth:`load`.
         device : str, default ``"auto"``
             As for :meth:`load`; ``"auto"`` and ``"cpu"`` are cached apart.
+        backend : str, default ``"auto"``
+            As for :meth:`load`.
 
         Returns
         -------
         Segmenter
-            The same object for the same ``path`` and ``device`` until released.
+            The same object for the same ``path``, ``device`` and
+            ``backend`` until released.
 
         Raises
         ------
         ModelFileError, ValueError
             As :meth:`load`.
         """
-        key = (None if path is None else str(path), str(device))
+        key = (None if path is None else str(path), str(device), str(backend))
         with _SHARED_LOCK:
             if key not in _SHARED:
-                _SHARED[key] = cls.load(path, device)
+                _SHARED[key] = cls.load(path, device, backend)
             return _SHARED[key]
 
     @classmethod
@@ -273,7 +303,8 @@ class Segmenter:
     @torch.inference_mode()
     def _forward(self, net: NuSeTNet, padded: np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None].to(self.device)
-        out = net(x.contiguous(memory_format=torch.channels_last))
+        with inference_context(self.backend, self.device):
+            out = net(x.contiguous(memory_format=torch.channels_last))
         maps = torch.softmax(out.foreground_logits.float(), dim=1)[0, 1:2]
         if out.distance_logits is not None:
             maps = torch.cat([maps, torch.sigmoid(out.distance_logits.float())[0]])
@@ -344,6 +375,9 @@ class Segmenter:
         options = options_from(asdict(options) if options is not None else None, **overrides)
         if options.two_pass is None:
             options = replace(options, two_pass=self.two_pass)
+        # options left at "the model's own": the values its file carries
+        options = replace(options, **{name: value for name, value in self.postprocessing.items()
+                                      if getattr(options, name) is None})
         shape = np.shape(image)
         tiles = tile_size_for(options.tile_size, shape) if len(shape) == 2 else None
         if tiles:

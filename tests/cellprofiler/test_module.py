@@ -104,6 +104,29 @@ def test_settings_stand_for_the_engine_table(runnuset, tmp_path):
     assert module.engine_options()["tile_size"] == 1024
     module.tiling.value, module.nucleus_diameter.value = runnuset.TILING_WHOLE, 30.0
     assert module.engine_options()["tile_size"] == 0 and module.engine_options()["nucleus_diameter"] == 30.0
+    # the model's own thresholds (None) by default; the module's own when asked for
+    assert module.engine_options()["min_score"] is None and module.engine_options()["min_size_fraction"] is None
+    module.model_thresholds.value, module.min_score.value, module.min_size_fraction.value = False, 0.7, 0.1
+    assert module.engine_options()["min_score"] == 0.7 and module.engine_options()["min_size_fraction"] == 0.1
+
+
+@pytest.mark.parametrize("setting, backend", [("Float32 (reference)", "f32"), ("BFloat16", "bf16")])
+def test_network_precision_reaches_the_engine(runnuset, sample, setting, backend):
+    """The precision setting picks the engine's backend for the run's model;
+    bfloat16 objects stay close to float32's (not equal: 16-bit arithmetic)."""
+    from nuset_engine import Segmenter
+    from nuset_engine.metrics import evaluate_pair, pool
+
+    pixels = as_cellprofiler_pixels(sample[0][:256, :256])
+    module = new_module(runnuset, device="CPU", backend=setting)
+    module.post_run(None)
+    workspace = make_workspace(module, pixels)
+    module.run(workspace)
+    assert Segmenter.shared(None, "cpu", backend).backend == backend
+    reference = Segmenter.shared(None, "cpu", "f32").segment(pixels)
+    found = workspace.object_set.get_objects("Nuclei").segmented
+    assert pool([evaluate_pair(reference, found)])["ap@0.50"] > 0.9
+    module.post_run(None)
 
 
 def test_model_is_loaded_once_per_run_and_released(runnuset, sample, monkeypatch):
@@ -114,9 +137,9 @@ def test_model_is_loaded_once_per_run_and_released(runnuset, sample, monkeypatch
     loads = []
     load = Segmenter.load.__func__
 
-    def counting(cls, path=None, device="auto"):
+    def counting(cls, path=None, device="auto", backend="auto"):
         loads.append((path, device))
-        return load(cls, path, device)
+        return load(cls, path, device, backend)
 
     monkeypatch.setattr(Segmenter, "load", classmethod(counting))
     pixels = as_cellprofiler_pixels(sample[0][:128, :128])
@@ -195,6 +218,9 @@ RunNuSeT:[module_num:1|svn_version:'Unknown'|variable_revision_number:1|show_win
     assert module.nucleus_diameter.value == 0.0  # added in revision 2
     assert module.augment.value is False  # added in revision 4
     assert module.tiling.value == runnuset.TILING_AUTO  # revision 2's "0 = whole image" was the default
+    assert module.backend.value == "Automatic"  # added in revision 6
+    # values other than the old defaults were chosen: they stay the pipeline's, not the model's
+    assert module.model_thresholds.value is False and module.engine_options()["min_score"] == 0.9
 
 
 @pytest.mark.parametrize("saved, tiling, size", [("0", "Automatic", 2048), ("1024", "Tiles of a fixed size", 1024)])
@@ -228,6 +254,7 @@ RunNuSeT:[module_num:1|svn_version:'Unknown'|variable_revision_number:4|show_win
     module = pipeline.modules()[-1]
     assert module.tiling.value == tiling and module.tile_size.value == size
     assert module.augment.value is True
+    assert module.model_thresholds.value is True  # the old defaults were kept: the model's own now
 
 
 def test_large_images_are_tiled_by_default(runnuset, sample, segmenter, monkeypatch):

@@ -79,8 +79,8 @@ def test_shared_models_are_reused_until_released(monkeypatch):
     Segmenter.release_shared()
     loads = []
     load = Segmenter.load.__func__
-    monkeypatch.setattr(Segmenter, "load", classmethod(lambda cls, path=None, device="auto": loads.append(device)
-                                                       or load(cls, path, device)))
+    monkeypatch.setattr(Segmenter, "load", classmethod(lambda cls, path=None, device="auto", backend="auto":
+                                                       loads.append(device) or load(cls, path, device, backend)))
     first = Segmenter.shared(None, "cpu")
     assert Segmenter.shared(None, "cpu") is first and loads == ["cpu"]
     assert Segmenter.release_shared() == 1

@@ -114,6 +114,8 @@ def test_an_options_object_and_keywords_segment_alike(segmenter, sample):
     # keywords override the object's fields
     assert np.array_equal(segmenter.segment(crop, options, two_pass=True), segmenter.segment(crop, min_score=0.9))
     _, details = segmenter.segment(crop, options, return_details=True)
-    assert details.options == options  # two_pass as given
+    # two_pass as given; min_size_fraction, left to the model, what ran: the model's own
+    assert details.options == SegmentOptions(min_score=0.9, two_pass=False,
+                                             min_size_fraction=segmenter.postprocessing["min_size_fraction"])
     _, details = segmenter.segment(crop, return_details=True)
     assert details.options.two_pass is segmenter.two_pass  # None resolved to what ran

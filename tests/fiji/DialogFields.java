@@ -21,8 +21,8 @@ public class DialogFields {
         GenericDialog gd = new GenericDialog("NuSeT Segment");
         shown.addFields(gd);
         gd.addStringField("roi_zip", "/out/RoiSet.zip", 30);  // as NuSeT Segment adds it after the shared fields
-        ((java.awt.TextField) gd.getStringFields().get(0)).setText(args[0]);  // the user types a tile size
-        if (args.length > 1) ((java.awt.TextField) gd.getNumericFields().get(0)).setText(args[1]);  // and a score
+        field(gd, "tile_size").setText(args[0]);  // the user types a tile size
+        if (args.length > 1) field(gd, "min_score").setText(args[1]);  // and a score
         Bridge read = new Bridge();
         Recorder.record = true;
         Recorder.setCommand("NuSeT Segment");
@@ -38,5 +38,20 @@ public class DialogFields {
         System.out.println("COMMAND " + String.join(" ", read.command("--input", "in.tif")));
         Prefs.savePreferences();
         System.exit(0);
+    }
+
+    /** The dialog's field of option NAME: its place among the text or the number fields, in the table's order. */
+    static java.awt.TextField field(GenericDialog gd, String name) {
+        int texts = 0, numbers = 0;
+        for (int i = 0; i < Options.NAME.length; i++) {
+            boolean text = Bridge.numberAsText(i) || Options.KIND[i].equals("tile_size")
+                || Options.KIND[i].equals("folder");
+            boolean number = !text && (Options.KIND[i].equals("number") || Options.KIND[i].equals("integer"));
+            if (Options.NAME[i].equals(name))
+                return (java.awt.TextField) (text ? gd.getStringFields().get(texts) : gd.getNumericFields().get(numbers));
+            if (text) texts++;
+            if (number) numbers++;
+        }
+        throw new IllegalArgumentException(name);
     }
 }

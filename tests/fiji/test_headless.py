@@ -191,10 +191,10 @@ def test_dialog_checks_numbers_remembers_settings_and_records_only_changes(ij_ho
     refused = read("auto", "1.5")
     assert "NuSeT error: 'min_score=1.5': min_score must be between 0 and 1" in refused and "REFUSED" in refused
     first = read("auto")
-    assert "SHOWN python=python3 min_score=0.85 add_rois=false" in first  # nothing remembered yet
+    assert "SHOWN python=python3 min_score= add_rois=false" in first  # nothing remembered: the model's own
     assert "RECORDED model=/models/m.nuset.pt python=/usr/bin/python3" in first  # defaults left out
     second = read("1024", "0.9")
-    assert "SHOWN python=/usr/bin/python3 min_score=0.85 " in second  # the last OK's Python is remembered
+    assert "SHOWN python=/usr/bin/python3 min_score= " in second  # the last OK's Python is remembered
     assert "RECORDED min_score=0.9 tile_size=1024 model=/models/m.nuset.pt python=/usr/bin/python3" in second
     assert "SHOWN python=/usr/bin/python3 min_score=0.9 " in read("auto")
 
@@ -203,8 +203,8 @@ def test_dialog_tile_size_field(ij_home, ij_jar, tmp_path):
     """The dialog's tile_size is a text field read in its place among the others (built under Xvfb)."""
     read = _dialog_fields(ij_home, ij_jar, tmp_path)
     output = read("auto")
-    assert ("TILE auto MODEL /models/m.nuset.pt PYTHON /usr/bin/python3 ROI_ZIP /out/RoiSet.zip MIN_SCORE 0.85"
-            in output), output
+    assert ("TILE auto MODEL /models/m.nuset.pt PYTHON /usr/bin/python3 ROI_ZIP /out/RoiSet.zip MIN_SCORE \n"
+            in output), output  # min_score left empty: the model's own
     assert "--tile-size" not in output
     assert "TILE 512 " in read(" 512 ") and "--tile-size 512 " in read("512")
     assert "--tile-size 0 " in read("0")

@@ -129,6 +129,16 @@ final class Bridge {
         return true;
     }
 
+    /**
+     * Whether option i is typed in a text field although it is a number: a number without a default of its
+     * own (the model's: min_score), where an empty field means "the default" and 0 is a value of its own.
+     */
+    static boolean numberAsText(int i) {
+        String kind = Options.KIND[i];
+        return (kind.equals("number") || kind.equals("integer")) && Options.DEFAULT[i].length() == 0
+            && !Options.ZERO_IS_DEFAULT[i];
+    }
+
     /** A checkbox whose default is on is offered inverted (no_watershed): checked means off. */
     private static boolean invertedFlag(int i) {
         return Options.DEFAULT[i].equals("true");
@@ -139,7 +149,10 @@ final class Bridge {
             + "image (one value per nucleus, 0 = background); with <b>add_rois</b> one ROI per nucleus too.</p><dl>");
         for (int i = 0; i < Options.NAME.length; i++) {
             String key = Options.KEY[i], kind = Options.KIND[i], v = values.get(Options.NAME[i]);
-            if (kind.equals("number") || kind.equals("integer")) {
+            if (numberAsText(i)) {
+                gd.addStringField(key, v, 6);
+                note(gd, Options.NOTE[i]);
+            } else if (kind.equals("number") || kind.equals("integer")) {
                 gd.addNumericField(key, v.length() == 0 ? 0 : Double.parseDouble(v), kind.equals("integer") ? 0 : 2, 6,
                     Options.NOTE[i]);
             } else if (kind.equals("flag") && Options.CHOICES[i].length > 0) {
@@ -185,7 +198,9 @@ final class Bridge {
             int numbers = 0;  // numeric fields read so far: the typed text is quoted in errors
             for (int i = 0; i < Options.NAME.length; i++) {
                 String kind = Options.KIND[i], name = Options.NAME[i];
-                if (kind.equals("number") || kind.equals("integer")) {
+                if (numberAsText(i)) {
+                    values.put(name, check(i, gd.getNextString()));
+                } else if (kind.equals("number") || kind.equals("integer")) {
                     java.awt.TextField field = (java.awt.TextField) gd.getNumericFields().get(numbers++);
                     gd.getNextNumber();
                     values.put(name, check(i, field.getText()));
@@ -242,7 +257,7 @@ final class Bridge {
         if (Double.isNaN(number) || Double.isInfinite(number))
             throw new IllegalArgumentException("'" + key + "=" + v + "' is not a number");
         // 0 stands for "none given" where the option has no default number (nucleus_diameter)
-        if (number == 0 && Options.DEFAULT[i].length() == 0) return "";
+        if (number == 0 && Options.ZERO_IS_DEFAULT[i]) return "";
         double min = Options.MIN[i], max = Options.MAX[i];
         boolean below = !Double.isNaN(min) && (number < min || (Options.MIN_OPEN[i] && number == min));
         if (below || (!Double.isNaN(max) && number > max)) {
