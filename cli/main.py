@@ -1,10 +1,11 @@
-"""``nuset``: segment, train, evaluate, synth, info."""
+"""``nuset``: segment, train, evaluate, synth, info, export."""
 from __future__ import annotations
 
 import click
 
 from .cellprofiler import cellprofiler
 from .evaluate import evaluate
+from .export import export
 from .fiji import fiji
 from .info import info
 from .segment import segment
@@ -18,7 +19,7 @@ def cli() -> None:
     """NuSeT nuclear segmentation (U-Net + RPN, RPN-aided watershed)."""
 
 
-for command in (segment, train, evaluate, synth, info, cellprofiler, fiji):
+for command in (segment, train, evaluate, synth, info, cellprofiler, fiji, export):
     cli.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
