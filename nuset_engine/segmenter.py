@@ -20,7 +20,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
-from .backends import inference_context, resolve_backend
+from .backends import inference_context, prepare_network, resolve_backend
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
 from .options import MODEL_FALLBACKS, SEGMENT_OPTIONS, OptionError, SegmentOptions, option, option_types, \
@@ -153,7 +153,8 @@ class Segmenter:
         # Inference copy: batch norm folded into the convolutions (same function,
         # ~15% less time) and channels-last (roughly halves CPU convolution time).
         # A copy, so that a network still being trained is left untouched.
-        return _fold_batch_norm(copy.deepcopy(net).eval()).to(self.device, memory_format=torch.channels_last)
+        net = _fold_batch_norm(copy.deepcopy(net).eval()).to(self.device, memory_format=torch.channels_last)
+        return prepare_network(net, self.backend)
 
     def _postprocessing(self) -> dict:
         own = self.metadata.get("postprocessing") or {}
@@ -308,7 +309,7 @@ class Segmenter:
         maps = torch.softmax(out.foreground_logits.float(), dim=1)[0, 1:2]
         if out.distance_logits is not None:
             maps = torch.cat([maps, torch.sigmoid(out.distance_logits.float())[0]])
-        return maps.cpu().numpy(), out.objectness[0], out.box_deltas[0]
+        return maps.cpu().numpy(), out.objectness[0].float(), out.box_deltas[0].float()
 
     # The return type follows return_details (for type checkers and IDEs).
     # The options are typed here as **overrides; at run time the signature
