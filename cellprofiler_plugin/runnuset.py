@@ -43,7 +43,7 @@ from cellprofiler_core.setting.text import Float, ImageName, Integer, Pathname
 MODEL_DEFAULT = "Shipped default model"
 MODEL_CUSTOM = "Custom model file"
 DEVICES = {"Auto": "auto", "CPU": "cpu", "GPU": "cuda"}
-BACKENDS = {"Automatic": "auto", "Float32 (reference)": "f32", "BFloat16": "bf16"}
+BACKENDS = {"Automatic": "auto", "Float32 (reference)": "f32", "BFloat16": "bf16", "OpenVINO": "openvino"}
 PASSES = {"As the model was trained": None, "Two passes": True, "One pass": False}
 TILING_AUTO, TILING_WHOLE, TILING_FIXED = "Automatic", "Whole image", "Tiles of a fixed size"
 
@@ -98,8 +98,9 @@ class RunNuSeT(ImageSegmentation):
             "Network precision", list(BACKENDS), "Automatic",
             doc="*Float32* is the reference. *BFloat16* runs the network in 16-bit brain floating point, about "
                 "twice as fast on CPUs that compute it natively (AVX512-BF16 or AMX), slower elsewhere; its "
-                "objects differ from float32's in a few edge pixels. *Automatic* uses bfloat16 only where it "
-                "was measured equivalent to float32 (see NuSeT's docs/benchmarks.md).")
+                "objects differ from float32's in a few edge pixels. *OpenVINO* runs the network with Intel's "
+                "OpenVINO in float32 (install it with ``pip install \"nuset[openvino]\"``). *Automatic* uses "
+                "bfloat16 only where it was measured equivalent to float32 (see NuSeT's docs/benchmarks.md).")
         self.model_thresholds = Binary(
             "Use the model's own thresholds?", True,
             doc="A model file carries its own minimum box score and smallest-object fraction, chosen on its "

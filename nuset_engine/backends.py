@@ -7,6 +7,9 @@
   Fast on CPUs that compute bfloat16 natively (AVX512-BF16 or AMX;
   :func:`native_bf16`) and on CUDA GPUs; elsewhere bfloat16 is emulated,
   slower than float32.
+- ``"openvino"``: the network converted and compiled by OpenVINO for the
+  CPU, in float32 (``pip install "nuset[openvino]"``;
+  :class:`OpenVinoNetwork`).
 - ``"auto"`` (the default): ``"bf16"`` on a CPU with native bfloat16,
   ``"f32"`` everywhere else.
 
@@ -22,14 +25,16 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import warnings
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 from .options import BACKENDS
 
-__all__ = ["AUTO_ON_NATIVE_BF16", "BACKENDS", "native_bf16", "resolve_backend", "prepare_network",
-           "inference_context"]
+__all__ = ["AUTO_ON_NATIVE_BF16", "BACKENDS", "OpenVinoNetwork", "native_bf16", "resolve_backend",
+           "prepare_network", "inference_context"]
 
 
 @lru_cache(maxsize=1)
@@ -71,15 +76,17 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     Returns
     -------
     str
-        ``"f32"`` or ``"bf16"``.
+        ``"f32"``, ``"bf16"`` or ``"openvino"``.
 
     Raises
     ------
     ValueError
-        An unknown backend.
+        An unknown backend, or OpenVINO on a GPU.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend == "openvino" and device.type != "cpu":
+        raise ValueError(f"the openvino backend runs on the CPU, not on {device}; use device='cpu' or another backend")
     if backend == "auto":
         return AUTO_ON_NATIVE_BF16 if device.type == "cpu" and native_bf16() else "f32"
     return backend
@@ -104,13 +111,60 @@ class Float32(torch.nn.Module):
             return self.module(x.float())
 
 
-def prepare_network(net: torch.nn.Module, backend: str) -> torch.nn.Module:
+def prepare_network(net: torch.nn.Module, backend: str):
     """``net`` (a :class:`~nuset_engine.network.NuSeTNet` prepared for
     inference) set up for ``backend`` (resolved): for ``"bf16"`` its
     full-resolution layers are wrapped to run in float32 (see the module
-    docstring); the weights are shared, not copied."""
+    docstring; the weights are shared, not copied); for ``"openvino"`` an
+    :class:`OpenVinoNetwork`."""
+    if backend == "openvino":
+        return OpenVinoNetwork(net)
     if backend == "bf16":
         net.encoders[0] = Float32(net.encoders[0])
         net.decoders[-1] = Float32(net.decoders[-1])
         net.classifier = Float32(net.classifier)
     return net
+
+
+class OpenVinoNetwork:
+    """A NuSeT network converted and compiled by OpenVINO for the CPU, in
+    float32 (bfloat16 in OpenVINO changed the maps as much as bfloat16 in
+    every PyTorch layer, which fails the equivalence rule).
+
+    Parameters
+    ----------
+    net : NuSeTNet
+        The network, in eval mode (batch norm may be folded).
+    threads : int, optional
+        CPU threads; default: as many as torch uses.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        OpenVINO is not installed, with the command that installs it.
+    """
+
+    def __init__(self, net: torch.nn.Module, threads: int | None = None):
+        try:
+            import openvino as ov
+        except ImportError:
+            raise ModuleNotFoundError('the openvino backend needs OpenVINO: pip install "nuset[openvino]" '
+                                      "(or choose the backend f32, bf16 or auto)") from None
+        from .export import MapsNetwork
+
+        self.config = net.config
+        module = MapsNetwork(net, rpn=True).eval()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracing warnings about the input-size check
+            model = ov.convert_model(module, example_input=torch.zeros(1, 1, 64, 64),
+                                     input=[ov.PartialShape([1, 1, -1, -1])])
+        self._compiled = ov.Core().compile_model(model, "CPU", {
+            "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())})
+
+    def run(self, padded: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """The maps ``(K, H, W)``, objectness and box deltas of one ``(H, W)``
+        input (multiples of 16), as :meth:`Segmenter.network_maps
+        <nuset_engine.segmenter.Segmenter.network_maps>` uses them."""
+        maps, objectness, deltas = self._compiled(np.ascontiguousarray(padded, np.float32)[None, None]).to_tuple()
+        return maps[0], torch.from_numpy(np.array(objectness[0])), torch.from_numpy(np.array(deltas[0]))

@@ -48,8 +48,9 @@ AUTO_TILE_SIZE = 2048
 MODEL_FALLBACKS = {"min_score": 0.85, "min_size_fraction": 0.2}
 
 #: How the network may run (see nuset_engine.backends): auto (the fastest
-#: measured equivalent to float32 on this machine), float32, or bfloat16.
-BACKENDS = ("auto", "f32", "bf16")
+#: measured equivalent to float32 on this machine), float32, bfloat16, or
+#: OpenVINO (an optional extra).
+BACKENDS = ("auto", "f32", "bf16", "openvino")
 
 _KINDS = ("number", "integer", "flag", "tile_size", "folder")
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")

@@ -20,7 +20,8 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
-from .backends import inference_context, prepare_network, resolve_backend
+from .backends import OpenVinoNetwork, inference_context, prepare_network, resolve_backend
+from .colour import prepare_input
 from .model_io import load_model
 from .network import STRIDE, NuSeTNet
 from .options import MODEL_FALLBACKS, SEGMENT_OPTIONS, OptionError, SegmentOptions, option, option_types, \
@@ -302,7 +303,9 @@ class Segmenter:
         return maps[:, :h, :w], objectness, deltas
 
     @torch.inference_mode()
-    def _forward(self, net: NuSeTNet, padded: np.ndarray):
+    def _forward(self, net, padded: np.ndarray):
+        if isinstance(net, OpenVinoNetwork):
+            return net.run(padded)
         x = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None].to(self.device)
         with inference_context(self.backend, self.device):
             out = net(x.contiguous(memory_format=torch.channels_last))
@@ -373,6 +376,8 @@ class Segmenter:
         ValueError
             The image is not 2-D, is empty, or has NaN or infinite values.
         """
+        # the model's input kind (its file's "input"): checked, and RGB or brightfield turned into its plane
+        image = prepare_input(image, self.metadata)
         options = options_from(asdict(options) if options is not None else None, **overrides)
         if options.two_pass is None:
             options = replace(options, two_pass=self.two_pass)

@@ -160,4 +160,4 @@ def test_backend_option(runner, tmp_path, sample):
     f32, bf16 = (tifffile.imread(tmp_path / b / "crop_labels.tif") for b in ("f32", "bf16"))
     assert f32.max() > 5 and pool([evaluate_pair(f32, bf16)])["ap@0.50"] > 0.9
     result = runner.invoke(cli, ["segment", str(tmp_path / "crop.tif"), "-o", str(tmp_path / "x"), "--backend", "fp8"])
-    assert result.exit_code == 2 and "'fp8' is not one of 'auto', 'f32', 'bf16'" in result.output
+    assert result.exit_code == 2 and "'fp8' is not one of 'auto', 'f32', 'bf16', 'openvino'" in result.output

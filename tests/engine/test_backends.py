@@ -30,7 +30,7 @@ def test_auto_never_picks_bf16_without_native_support(monkeypatch):
 
 
 def test_unknown_backend_names_the_choices():
-    with pytest.raises(ValueError, match="unknown backend 'fp8'; use one of auto, f32, bf16"):
+    with pytest.raises(ValueError, match="unknown backend .fp8.; use one of auto, f32, bf16, openvino"):
         Segmenter.load(device="cpu", backend="fp8")
 
 
@@ -57,3 +57,24 @@ def test_shared_models_are_kept_per_backend():
         assert f32 is not bf16 and Segmenter.shared(None, "cpu", "f32") is f32
     finally:
         Segmenter.release_shared()
+
+
+def test_openvino_gives_float32s_labels(crop, segmenter):
+    pytest.importorskip("openvino")
+    openvino = Segmenter.load(device="cpu", backend="openvino")
+    f32 = Segmenter.load(device="cpu", backend="f32")
+    assert openvino.backend == "openvino"
+    z = ((crop - crop.mean()) / crop.std()).astype(np.float32)
+    assert np.abs(openvino.network_maps(z)[0] - f32.network_maps(z)[0]).max() < 1e-3  # float32 both
+    labels, reference = openvino.segment(crop), f32.segment(crop)
+    assert matching_counts(reference, labels, thresholds=(0.9,))[0.9]["tp"] >= 0.98 * reference.max() > 5
+
+
+def test_openvino_missing_or_on_a_gpu_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as where the extra is not installed
+    with pytest.raises(ModuleNotFoundError, match=r'openvino backend needs OpenVINO: pip install "nuset\[openvino\]"'):
+        Segmenter.load(device="cpu", backend="openvino")
+    with pytest.raises(ValueError, match="the openvino backend runs on the CPU"):
+        backends.resolve_backend("openvino", torch.device("cuda"))
