@@ -24,9 +24,13 @@ the conversions).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import platform
+import tempfile
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -150,15 +154,16 @@ class OpenVinoNetwork:
         except ImportError:
             raise ModuleNotFoundError('the openvino backend needs OpenVINO: pip install "nuset[openvino]" '
                                       "(or choose the backend f32, bf16 or auto)") from None
-        from .export import MapsNetwork
-
         self.config = net.config
-        module = MapsNetwork(net, rpn=True).eval()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracing warnings about the input-size check
-            model = ov.convert_model(module, example_input=torch.zeros(1, 1, 64, 64),
-                                     input=[ov.PartialShape([1, 1, -1, -1])])
-        self._compiled = ov.Core().compile_model(model, "CPU", {
+        core = ov.Core()
+        cached = _openvino_cache(net)
+        if cached is not None and cached.is_file():
+            model = core.read_model(cached)
+        else:
+            model = _convert(net, ov)
+            if cached is not None:
+                _save_converted(model, cached, ov)
+        self._compiled = core.compile_model(model, "CPU", {
             "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())})
 
@@ -168,3 +173,49 @@ class OpenVinoNetwork:
         <nuset_engine.segmenter.Segmenter.network_maps>` uses them."""
         maps, objectness, deltas = self._compiled(np.ascontiguousarray(padded, np.float32)[None, None]).to_tuple()
         return maps[0], torch.from_numpy(np.array(objectness[0])), torch.from_numpy(np.array(deltas[0]))
+
+
+def _weights_digest(net: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, value in sorted(net.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _openvino_cache(net: torch.nn.Module) -> Path | None:
+    """Where the network converted for OpenVINO is kept between runs (the
+    conversion takes seconds, reading it back a tenth of one): the user's
+    cache folder (``NUSET_CACHE_DIR``, else ``$XDG_CACHE_HOME/nuset`` or
+    ``~/.cache/nuset``), named after the weights; ``None`` where there is no
+    home to cache in."""
+    import openvino as ov
+
+    root = os.environ.get("NUSET_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "nuset")
+    if root.startswith("~"):
+        return None
+    return Path(root) / "openvino" / f"{_weights_digest(net)}-ov{ov.__version__.split('-')[0]}.xml"
+
+
+def _convert(net: torch.nn.Module, ov):
+    from .export import MapsNetwork
+
+    module = MapsNetwork(net, rpn=True).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracing warnings about the input-size check
+        return ov.convert_model(module, example_input=torch.zeros(1, 1, 64, 64),
+                                input=[ov.PartialShape([1, 1, -1, -1])])
+
+
+def _save_converted(model, path: Path, ov) -> None:
+    """Write the converted model (.xml and .bin) next to ``path``, each file
+    renamed into place whole; a cache that cannot be written is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+            ov.save_model(model, str(Path(folder) / path.name), compress_to_fp16=False)
+            os.replace(Path(folder) / path.with_suffix(".bin").name, path.with_suffix(".bin"))
+            os.replace(Path(folder) / path.name, path)  # the .xml last: it marks the entry complete
+    except OSError:
+        pass

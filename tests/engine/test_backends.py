@@ -78,3 +78,19 @@ def test_openvino_missing_or_on_a_gpu_is_a_clear_error(monkeypatch):
         Segmenter.load(device="cpu", backend="openvino")
     with pytest.raises(ValueError, match="the openvino backend runs on the CPU"):
         backends.resolve_backend("openvino", torch.device("cuda"))
+
+
+def test_openvino_keeps_its_conversion_in_the_users_cache(tmp_path, monkeypatch, crop):
+    """The conversion takes seconds: it is done once per model and OpenVINO
+    version, kept in NUSET_CACHE_DIR, and read back by the next load."""
+    pytest.importorskip("openvino")
+    monkeypatch.setenv("NUSET_CACHE_DIR", str(tmp_path))
+    first = Segmenter.load(device="cpu", backend="openvino")
+    assert [p.suffix for p in sorted((tmp_path / "openvino").iterdir())] == [".bin", ".xml"]
+
+    def no_conversion(*args):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(backends, "_convert", no_conversion)
+    again = Segmenter.load(device="cpu", backend="openvino")
+    assert np.array_equal(again.segment(crop), first.segment(crop))
