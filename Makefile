@@ -42,7 +42,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml $(VENV)/.torch
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[dev,export,bioimageio,openvino]"
+	$(BIN)/pip install --quiet -e ".[dev,export,bioimageio,openvino,tracking]"
 	touch $@
 
 install: $(VENV)/.installed

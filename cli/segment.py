@@ -41,19 +41,30 @@ def _check_output_folder(output: Path, replace_run_files: bool) -> None:
 @click.option("--overlay", is_flag=True, help="Also write <name>_overlay.png (outlines on the image).")
 @click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Microns per pixel for measurements (default: from TIFF metadata, else pixels).")
+@click.option("--axes", default=None, metavar="AXES",
+              help="Axes of TIFFs that do not record them (or to override them), one letter per dimension from "
+                   "T, Z, C, S, Y, X, e.g. ZYX or TZCYX. Z-stacks and time-lapses are segmented plane by plane.")
+@click.option("--voxel-size", type=(click.FloatRange(min=0, min_open=True),) * 3, default=None,
+              metavar="Z Y X", help="Voxel size of stacks in microns (default: from TIFF metadata).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (and an earlier run's summary).")
 @click.option("--resume", is_flag=True, help="Skip images whose outputs are all present.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Run on a local Dask cluster with this many processes.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @segment_options
-def segment(inputs, output, recursive, channel, rois, measurements, overlay, pixel_size, overwrite, resume,
-            workers, scheduler, model, device, backend, **options) -> None:
+def segment(inputs, output, recursive, channel, rois, measurements, overlay, pixel_size, axes, voxel_size, overwrite,
+            resume, workers, scheduler, model, device, backend, **options) -> None:
     """Segment nuclei in INPUTS (image files, folders or glob patterns).
 
     Per image: <name>_labels.tif (uint16 labels, 0 = background) and the
     optional outputs; per run (with --output): summary.csv and
     nuset_run.json (parameters and versions). A bad image is reported and
     skipped; the exit code is 1 when any image failed.
+
+    Z-stacks and time-lapses (TIFFs whose axes, or --axes, have Z or T):
+    <name>_labels.tif is an ImageJ hyperstack of 3-D labels (voxel size
+    kept) and --measurements writes volumes, centroids and extents; the
+    nuclei of time-lapses are tracked (<name>_tracks.csv; labels are track
+    ids). See docs/cli.md, "Stacks and time-lapses".
     """
     from nuset_engine import ModelFileError
     from nuset_engine.batch import BatchOptions, plan_jobs, preload, run_batch, write_run_record, write_summary
@@ -68,7 +79,7 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
     try:
         batch = BatchOptions(model=model, device=device, backend=backend, params=params, channel=channel, rois=rois,
                              measurements=measurements, overlay=overlay, pixel_size=pixel_size,
-                             overwrite=overwrite, resume=resume)
+                             overwrite=overwrite, resume=resume, axes=axes, voxel_size=voxel_size)
         preload(batch)
     except (ModelFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -27,7 +27,7 @@ __all__ = ["Job", "BatchOptions", "plan_jobs", "process_job", "run_batch", "writ
            "OUTPUT_SUFFIXES", "IMAGE_SUFFIXES", "preload"]
 
 OUTPUT_SUFFIXES = {"labels": "_labels.tif", "rois": "_rois.zip", "measurements": "_measurements.csv",
-                   "overlay": "_overlay.png"}
+                   "overlay": "_overlay.png", "tracks": "_tracks.csv"}  # tracks: time-lapses only
 SUMMARY_COLUMNS = ["image", "status", "nuclei", "mean_area", "seconds", "error"]
 
 
@@ -79,6 +79,13 @@ class BatchOptions:
         Labels of images segmented in tiles are written as tiled TIFF (read in
         regions by QuPath, napari, Bio-Formats); plain ImageJ 1.x cannot open
         tiled TIFFs, so the Fiji command turns this off.
+    axes : str, optional
+        The axes of TIFFs that do not record them (or to override them), one
+        letter per dimension from T, Z, C, S, Y, X (e.g. ``"ZYX"``,
+        ``"TZCYX"``). Z-stacks and time-lapses are segmented plane by plane
+        and joined in 3-D (:mod:`nuset_engine.stacks`).
+    voxel_size : tuple of 3 float, optional
+        ``(z, y, x)`` microns of stacks; default: from the TIFF's metadata.
     """
 
     model: str | None = None
@@ -94,10 +101,18 @@ class BatchOptions:
     resume: bool = False
     threads: int | None = None
     tiled_tiff: bool = True
+    axes: str | None = None
+    voxel_size: tuple[float, float, float] | None = None
 
     def __post_init__(self):
         if not isinstance(self.params, SegmentOptions):
             object.__setattr__(self, "params", options_from(self.params))
+        if self.axes is not None:
+            from .stacks import parse_axes
+
+            object.__setattr__(self, "axes", parse_axes(self.axes))
+        if self.voxel_size is not None:
+            object.__setattr__(self, "voxel_size", tuple(float(v) for v in self.voxel_size))
 
     def outputs(self) -> list[str]:
         """The outputs written per image: ``"labels"`` and the optional ones asked for."""
@@ -229,6 +244,9 @@ def process_job(job: Job, options: BatchOptions, phrase: Callable[[BaseException
     scratch = Path(job.prefix + OUTPUT_SUFFIXES["labels"])
     scratch = scratch.parent / f".{scratch.name}.scratch.npy"
     try:
+        if _is_stack_job(job, options):
+            n, mean_size = _stack_job(job, options, scratch)
+            return _row(job, nuclei=n, mean_area=round(mean_size, 2), seconds=round(time.perf_counter() - t0, 3))
         image, labels = _segment_job(job, options, scratch)
         pixel_size = options.pixel_size
         if pixel_size is None and job.source.lower().endswith((".tif", ".tiff")):
@@ -295,8 +313,62 @@ def _segment_job(job: Job, options: BatchOptions, scratch: Path):
             scratch.parent.mkdir(parents=True, exist_ok=True)
             out = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint32, shape=plane.shape)
             return plane, _segmenter(options).segment(plane, options.params, out=out)
-    image = read_plane(job.source, options.channel)
+    if options.axes:  # a file without (or with wrong) axes that is not a stack
+        from .io import read_image, to_grayscale
+
+        image = to_grayscale(read_image(job.source), options.channel, job.source, axes=options.axes.strip().upper())
+    else:
+        image = read_plane(job.source, options.channel)
     return image, _segmenter(options).segment(image, options.params)
+
+
+def _is_stack_job(job: Job, options: BatchOptions) -> bool:
+    if not job.source.lower().endswith((".tif", ".tiff")):
+        if options.axes:
+            raise ValueError(f"{job.source}: axes can be given for TIFF files only (stacks are read from TIFF)")
+        return False
+    from .stacks import is_stack
+
+    return is_stack(job.source, options.axes)
+
+
+def _stack_job(job: Job, options: BatchOptions, scratch: Path) -> tuple[int, float]:
+    """Segment a Z-stack or time-lapse (:func:`~nuset_engine.stacks.segment_series`)
+    into an ImageJ hyperstack of labels (and 3-D measurements); planes are
+    read one at a time and the labels kept in a memory-mapped scratch file.
+    A time-lapse's nuclei are tracked (``<prefix>_tracks.csv``) and labelled
+    by track id.
+    Returns the number of nuclei (tracks of a time-lapse) and their mean
+    size (voxels; pixels for time-lapses of single planes)."""
+    from .stacks import (measure_objects_3d, open_stack, segment_series, track_series, write_measurements_3d,
+                         write_stack_labels, write_tracks)
+
+    if options.rois or options.overlay:
+        raise ValueError(f"{job.source}: ROIs and overlays are made for 2-D images, not for stacks; segment "
+                         "stacks without them")
+    stack = open_stack(job.source, options.axes, options.channel, options.voxel_size)
+    tracks = Path(job.prefix + OUTPUT_SUFFIXES["tracks"])
+    if stack.n_frames > 1 and tracks.exists() and not (options.overwrite or options.resume):
+        raise OutputExistsError(tracks, resumable=True)
+    shape = (stack.n_frames, stack.n_planes, *stack.plane_shape)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    out = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint32, shape=shape)
+    segment_series(_segmenter(options), stack, options.params, out=out)
+    if stack.n_frames > 1:  # labels become track ids
+        write_tracks(tracks, track_series(out, stack.voxel_size))
+    rows = []
+    for t in range(stack.n_frames):
+        frame = {"frame": t} if stack.n_frames > 1 else {}
+        rows += [frame | row for row in measure_objects_3d(out[t], stack.voxel_size)]
+    if options.measurements:
+        write_measurements_3d(job.prefix + OUTPUT_SUFFIXES["measurements"], rows, stack.voxel_size,
+                              frames=stack.n_frames > 1)
+    axes = "T" * (stack.n_frames > 1) + "Z" * (stack.n_planes > 1) + "YX"
+    labels = out.reshape([n for n in shape[:2] if n > 1] + list(stack.plane_shape))
+    write_stack_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, stack.voxel_size, overwrite=True, axes=axes)
+    del labels, out
+    nuclei = len({r["label"] for r in rows})  # of a time-lapse: its tracks
+    return nuclei, (sum(r["volume"] for r in rows) / len(rows) if rows else 0.0)
 
 
 def _chunks(labels, rows: int = 1024):

@@ -111,7 +111,8 @@ def _plan(shape, axes: str | None, channel: int | None, source) -> tuple[int, in
     unknown = (f"the file does not record the meaning of its other axes (axes {axes})" if axes
                else "the meaning of its other axes is unknown")
     raise ValueError(f"{source}: image of shape {shape} is not a single 2-D plane and {unknown}; NuSeT segments "
-                     "2-D images (split stacks into planes or pick one channel)")
+                     "2-D images (split stacks into planes or pick one channel); a Z-stack or time-lapse is "
+                     "segmented as one when its axes are given (e.g. axes ZYX or TYX)")
 
 
 def _check_channel(channel: int | None, n: int, source) -> None:
