@@ -13,7 +13,8 @@ import torch
 
 from .network import NetworkConfig, NuSeTNet
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "default_model_path", "ModelFileError"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "default_model_path", "model_checksum",
+           "ModelFileError"]
 
 FORMAT = "nuset-model"
 FORMAT_VERSION = 1
@@ -127,3 +128,29 @@ def load_model(path: str | Path | None = None) -> tuple[NuSeTNet, dict]:
     except RuntimeError as exc:
         raise ModelFileError(f"{path}: weights do not fit the stated architecture ({exc})") from exc
     return net.eval(), payload["metadata"]
+
+
+def model_checksum(path: str | Path | None = None) -> str:
+    """The SHA-256 of a model file's weights, as the file stores it (and
+    :func:`load_model` verifies): what names a parent model in the metadata
+    of a model fine-tuned from it.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A model file; ``None``: the shipped model.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Raises
+    ------
+    ModelFileError
+        As :func:`load_model`, for a file that is missing, corrupt or not a
+        NuSeT model.
+    """
+    path = Path(path) if path is not None else default_model_path()
+    load_model(path)  # every check, the checksum's included
+    return torch.load(path, map_location="cpu", weights_only=True)["sha256"]
