@@ -141,7 +141,7 @@ def test_train_passes_the_architecture_options(runner, tmp_path):
         "train", "--images", str(tmp_path / "data" / "images"), "--labels", str(tmp_path / "data" / "labels"),
         "-o", str(tmp_path / "run"), "--base-width", "4", "--width-multipliers", "1", "2", "6", "12", "24",
         "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--crop-size", "64",
-        "--synthetic-ratio", "0", "--validation-fraction", "0.5", "--device", "cpu"])
+        "--synthetic-ratio", "0", "--validation-fraction", "0.5", "--device", "cpu", "--no-tune-postprocessing"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["info", "--model", str(tmp_path / "run" / "model.nuset.pt")])
     assert result.exit_code == 0 and "channels per level 4/8/24/48/96" in result.output, result.output
