@@ -14,6 +14,7 @@ from skimage.transform import resize
 
 from .anchors import anchor_base_size, generate_anchors, masks_to_boxes
 from .annotations import PAIRING_RULE, annotated_stems, label_image_instances, read_annotation
+from .colour import InputMismatchError, ModelInput, prepare_input
 from .io import read_image, to_grayscale
 from .network import STRIDE
 from .normalize import foreground_normalize, whole_image_normalize
@@ -111,10 +112,24 @@ def as_instance_labels(labels: np.ndarray) -> np.ndarray:
     return label_image_instances(labels, allow_empty=True)
 
 
-def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
+def _training_plane(image: np.ndarray, input_kind: str | None, source: str) -> np.ndarray:
+    """The plane of an image that a model of ``input_kind`` is trained on (see :func:`load_pairs`)."""
+    if input_kind is None:
+        return to_grayscale(image, source=source)
+    model = ModelInput(input_kind)
+    if not (model.colour or (image.ndim == 3 and image.shape[-1] in (3, 4))):
+        image = to_grayscale(image, source=source)  # size-1 axes dropped, stacks refused
+    return np.asarray(prepare_input(image, model, source))
+
+
+def load_pairs(pairs, input_kind: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(image, instance labels)`` for the ``(id, image_path, label_path)``
-    tuples of :func:`find_pairs`: RGB images as luminance
-    (:func:`~nuset_engine.io.to_grayscale`), annotations (label images, masks,
+    tuples of :func:`find_pairs`: each image as the 2-D plane a model of
+    ``input_kind`` sees (:func:`~nuset_engine.colour.prepare_input`: gray,
+    inverted gray, or the haematoxylin plane of RGB; an image of the wrong
+    kind is refused); without ``input_kind``, RGB images as luminance
+    (:func:`~nuset_engine.io.to_grayscale`, as before input kinds existed)
+    and gray as they are. Annotations (label images, masks,
     ImageJ ROI sets) read by :func:`~nuset_engine.annotations.read_annotation`
     at their image's shape. Raises ValueError naming the file and the fix.
 
@@ -126,7 +141,9 @@ def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
     for _, image_path, label_path in pairs:
         image = read_image(image_path)
         try:
-            image = to_grayscale(image, source=str(image_path))
+            image = _training_plane(image, input_kind, str(image_path))
+        except InputMismatchError:
+            raise
         except ValueError as exc:  # no --channel here: the fix is in the file
             raise ValueError(f"{exc}; for training and evaluation, save the nuclear channel as a single-plane "
                              "image") from exc
