@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .errors import OutputClashError, OutputExistsError
-from .io import IMAGE_SUFFIXES, atomic_write, read_plane, write_csv, write_labels
+from .io import IMAGE_SUFFIXES, atomic_write, write_csv, write_labels
 from .options import SegmentOptions, options_from
 
 __all__ = ["Job", "BatchOptions", "plan_jobs", "process_job", "run_batch", "write_summary", "write_run_record",
@@ -318,7 +318,10 @@ def _segment_job(job: Job, options: BatchOptions, scratch: Path):
 
         image = to_grayscale(read_image(job.source), options.channel, job.source, axes=options.axes.strip().upper())
     else:
-        image = read_plane(job.source, options.channel)
+        from .colour import read_input
+
+        # as the model wants it: an RGB file for a gray model without a channel is refused, naming the choices
+        image = read_input(job.source, _segmenter(options).metadata, options.channel)
     return image, _segmenter(options).segment(image, options.params)
 
 

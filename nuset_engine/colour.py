@@ -46,7 +46,7 @@ INPUT_KINDS = {
 # rgb2hed's haematoxylin is an optical density; its largest value over all
 # colours (at cyan, 0/255/255) maps to 1, white to 0.
 _H_MAX = float(rgb2hed(np.array([[[0, 255, 255]]], np.uint8))[0, 0, 0])
-_CHOICES_FOR_RGB = ("pick one channel (`--channel` / the channel argument), convert the image to gray "
+_CHOICES_FOR_RGB = ("pick one channel (the channel option), convert the image to gray "
                     "yourself, or use a histology model (an H&E model file: input kind 'hed' or 'rgb-inverted')")
 # ITU-R 601 luminance, as nuset_engine.io.to_grayscale
 _LUMINANCE = np.array([0.2989, 0.5870, 0.1140], np.float32)
