@@ -11,6 +11,9 @@ import tifffile
 import nuset_engine
 from nuset_engine import Segmenter
 
+#: A few real annotated images (tests/data/real/README.md), laid out as ../shared/data.
+REAL_DATA = Path(__file__).resolve().parent / "data" / "real"
+
 
 @pytest.fixture(scope="session")
 def sample():

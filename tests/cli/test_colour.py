@@ -1,16 +1,15 @@
 """Colour images on the command line: a gray model refuses an RGB file
 without a channel, naming the choices; a model that records an RGB input
 kind reads the file whole and segments it."""
-from pathlib import Path
 
-import numpy as np
 import tifffile
 from click.testing import CliRunner
 
 from nuset_cli.main import cli
 from nuset_engine.colour import mark_model_input
+from tests.conftest import REAL_DATA
 
-NONFLUO = Path(__file__).resolve().parents[3] / "shared" / "data" / "dsb2018_stage1_train_nonfluo"
+NONFLUO = REAL_DATA / "dsb2018_stage1_train_nonfluo"
 
 
 def _he_tile():

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import zipfile
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -38,10 +37,9 @@ from nuset_engine.annotations import annotated_stems, read_annotation
 from nuset_engine.batch import OUTPUT_SUFFIXES
 from nuset_engine.data import find_pairs, load_pairs
 from nuset_engine.outputs import label_contours, write_rois
+from tests.conftest import REAL_DATA
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared/data beside the repository
-if not DATA.is_dir():
-    pytest.skip(f"the real annotated data are not at {DATA}", allow_module_level=True)
+DATA = REAL_DATA
 STARDIST = DATA / "stardist_wheel_dsb2018_example"
 FLUO = DATA / "dsb2018_stage1_train_fluo"
 # a few DSB2018 fluorescence images: 256x256 with 36 nuclei, 520x696 with 313, 260x347 with 125 (holes, corners)

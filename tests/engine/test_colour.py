@@ -3,7 +3,6 @@ the non-fluorescence DSB2018 set: the checks, the transforms, and models
 whose file records their input."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +15,9 @@ from nuset_engine.data import find_pairs, load_pairs
 from nuset_engine.errors import OutputExistsError
 from nuset_engine.io import open_plane
 from nuset_engine.metrics import evaluate_pair, pool
+from tests.conftest import REAL_DATA
 
-NONFLUO = Path(__file__).resolve().parents[3] / "shared" / "data" / "dsb2018_stage1_train_nonfluo"
-if not NONFLUO.is_dir():
-    pytest.skip(f"the real annotated data are not at {NONFLUO}", allow_module_level=True)
+NONFLUO = REAL_DATA / "dsb2018_stage1_train_nonfluo"
 # H&E tiles of four of the split's section groups (benchmarks/histology_split.json):
 # dense purple, pink (eosin-rich), large purple nuclei, sparse spindle nuclei
 HNE_IDS = ["00ae65c1c6631ae6f2be1a449902976e6eb8483bf6b0740d00530220832c6d3e",

@@ -30,8 +30,9 @@ from nuset_engine.synthetic import synthetic_image
 from nuset_engine.train import (ARCHITECTURE, FINE_TUNING, MIN_SCORES, MIN_SIZE_FRACTIONS, ArchitectureMismatch,
                                 TrainConfig, hold_out_strips, train)
 from tests.conftest import disk
+from tests.conftest import REAL_DATA
 
-FLUO = Path(__file__).resolve().parents[3] / "shared" / "data" / "dsb2018_stage1_train_fluo"
+FLUO = REAL_DATA / "dsb2018_stage1_train_fluo"
 # 360x360, 20-29 nuclei of 53-58 px (median max bbox side) each
 LARGE_NUCLEI = ("1a75de9e11", "1f00080601", "4948e3dfe0")
 
