@@ -314,7 +314,9 @@ def run(segmenter, image, options: SegmentOptions, tile_size: int | None = None,
         ``dtype`` and slicing (numpy array, memory map, zarr array), read
         tile by tile; without, anything :func:`numpy.asarray` takes.
     options : SegmentOptions
-        With ``two_pass`` resolved to True or False.
+        Resolved as :meth:`Segmenter.segment <nuset_engine.segmenter.Segmenter.segment>`
+        resolves them: ``two_pass`` True or False, ``min_score`` and
+        ``min_size_fraction`` numbers (the model's own where not given).
     tile_size : int or None
         The tile side in pixels (at least :data:`~.options.MIN_TILE_SIZE`),
         or ``None``: the whole image as one tile.

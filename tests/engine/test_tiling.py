@@ -129,7 +129,9 @@ def test_memory_map_input_and_output(segmenter, sample, tmp_path):
     image = np.lib.format.open_memmap(tmp_path / "in.npy", mode="w+", dtype=np.uint16, shape=sample[0].shape)
     image[:] = sample[0]
     out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint32, shape=image.shape)
-    options = SegmentOptions(min_score=0.9, two_pass=True, tile_size=256)
+    # run() takes options resolved as Segmenter.segment resolves them (two_pass, the model's own defaults)
+    options = SegmentOptions(min_score=0.9, two_pass=True, tile_size=256,
+                             min_size_fraction=segmenter.postprocessing["min_size_fraction"])
     assert run(segmenter, image, options, 256, out=out) is out
     assert np.array_equal(out, segmenter.segment(sample[0], options))
 
