@@ -606,14 +606,14 @@ def write_stack_labels(path: str | Path, labels: np.ndarray, voxel_size=None, ov
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
-    largest = max((int(np.max(p, initial=0)) for p in labels.reshape(-1, *labels.shape[-2:])), default=0)
+    planes = labels.reshape(-1, *labels.shape[-2:])
+    largest = max((int(np.max(p, initial=0)) for p in planes), default=0)
     dtype = np.uint16 if largest <= np.iinfo(np.uint16).max else np.float32
     metadata = {"axes": axes}
     extra = {}
     if voxel_size:
         metadata |= {"spacing": float(voxel_size[0]), "unit": "um"}
         extra["resolution"] = (1 / float(voxel_size[2]), 1 / float(voxel_size[1]))
-    planes = labels.reshape(-1, *labels.shape[-2:])
 
     def write(tmp):
         tifffile.imwrite(tmp, (np.asarray(p).astype(dtype) for p in planes), shape=labels.shape, dtype=dtype,

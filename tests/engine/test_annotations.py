@@ -272,13 +272,18 @@ def test_an_empty_roi_set_and_an_all_background_label_image_are_refused(tmp_path
         read_annotation(blank, (32, 32))
 
 
+def _image_folder(root, image, stems=("a", "b", "c")):
+    """``root/images/<stem>.tif`` (the same image each) and an empty ``root/labels``."""
+    for sub in ("images", "labels"):
+        (root / sub).mkdir()
+    for stem in stems:
+        tifffile.imwrite(root / "images" / f"{stem}.tif", image)
+
+
 def test_empty_annotations_in_a_training_folder_are_background_only_images_and_named(tmp_path, stardist_pair):
     # an image without nuclei is a valid training sample (it was before ROI sets); the user is told which
     image, truth = stardist_pair
-    for sub in ("images", "labels"):
-        (tmp_path / sub).mkdir()
-    for stem in ("a", "b", "c"):
-        tifffile.imwrite(tmp_path / "images" / f"{stem}.tif", image)
+    _image_folder(tmp_path, image)
     write_rois(tmp_path / "labels" / "a_rois.zip", np.zeros_like(truth))
     tifffile.imwrite(tmp_path / "labels" / "b.tif", np.zeros_like(truth))
     tifffile.imwrite(tmp_path / "labels" / "c.tif", truth)
@@ -405,10 +410,7 @@ def test_images_and_annotations_in_one_folder(tmp_path, stardist_pair):
 
 def test_images_without_annotation_are_left_out_with_a_warning(tmp_path, stardist_pair):
     image, truth = stardist_pair
-    for sub in ("images", "labels"):
-        (tmp_path / sub).mkdir()
-    for stem in ("a", "b", "c"):
-        tifffile.imwrite(tmp_path / "images" / f"{stem}.tif", image)
+    _image_folder(tmp_path, image)
     write_rois(tmp_path / "labels" / "b_rois.zip", truth)
     with pytest.warns(UserWarning, match=r"2 of 3 images in .* have no annotation .* left out: a.tif, c.tif"):
         pairs = find_pairs(tmp_path / "images", tmp_path / "labels")
@@ -417,9 +419,7 @@ def test_images_without_annotation_are_left_out_with_a_warning(tmp_path, stardis
 
 def test_no_pair_at_all_explains_the_pairing_rule(tmp_path, stardist_pair):
     image, truth = stardist_pair
-    for sub in ("images", "labels"):
-        (tmp_path / sub).mkdir()
-    tifffile.imwrite(tmp_path / "images" / "cell1.tif", image)
+    _image_folder(tmp_path, image, ["cell1"])
     write_rois(tmp_path / "labels" / "RoiSet.zip", truth)  # Fiji's default name, not renamed
     with pytest.raises(ValueError) as error:
         find_pairs(tmp_path / "images", tmp_path / "labels")
@@ -431,9 +431,7 @@ def test_no_pair_at_all_explains_the_pairing_rule(tmp_path, stardist_pair):
 
 def test_two_candidate_annotations_are_named(tmp_path, stardist_pair):
     image, truth = stardist_pair
-    for sub in ("images", "labels"):
-        (tmp_path / sub).mkdir()
-    tifffile.imwrite(tmp_path / "images" / "cell1.tif", image)
+    _image_folder(tmp_path, image, ["cell1"])
     tifffile.imwrite(tmp_path / "labels" / "cell1_labels.tif", truth)
     write_rois(tmp_path / "labels" / "cell1_RoiSet.zip", truth)  # corrected in Fiji beside the segmentation
     with pytest.raises(ValueError, match=f"{tmp_path / 'images' / 'cell1.tif'}: two annotation files match it: "
