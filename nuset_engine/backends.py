@@ -24,7 +24,6 @@ the conversions).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import platform
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .model_io import weights_checksum
 from .options import BACKENDS
 
 __all__ = ["AUTO_ON_NATIVE_BF16", "BACKENDS", "OpenVinoNetwork", "native_bf16", "resolve_backend",
@@ -175,14 +175,6 @@ class OpenVinoNetwork:
         return maps[0], torch.from_numpy(np.array(objectness[0])), torch.from_numpy(np.array(deltas[0]))
 
 
-def _weights_digest(net: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for key, value in sorted(net.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:32]
-
-
 def _openvino_cache(net: torch.nn.Module) -> Path | None:
     """Where the network converted for OpenVINO is kept between runs (the
     conversion takes seconds, reading it back a tenth of one): the user's
@@ -195,7 +187,8 @@ def _openvino_cache(net: torch.nn.Module) -> Path | None:
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "nuset")
     if root.startswith("~"):
         return None
-    return Path(root) / "openvino" / f"{_weights_digest(net)}-ov{ov.__version__.split('-')[0]}.xml"
+    name = f"{weights_checksum(net.state_dict())[:32]}-ov{ov.__version__.split('-')[0]}.xml"
+    return Path(root) / "openvino" / name
 
 
 def _convert(net: torch.nn.Module, ov):

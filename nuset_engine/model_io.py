@@ -14,7 +14,7 @@ import torch
 from .network import NetworkConfig, NuSeTNet
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "default_model_path", "model_checksum",
-           "ModelFileError"]
+           "weights_checksum", "ModelFileError"]
 
 FORMAT = "nuset-model"
 FORMAT_VERSION = 1
@@ -29,7 +29,9 @@ def default_model_path() -> Path:
     return Path(__file__).parent / "models" / "default.nuset.pt"
 
 
-def _checksum(state: dict[str, torch.Tensor]) -> str:
+def weights_checksum(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (64 hex digits) of a state dict: its keys in order and their
+    tensors' bytes. What a model file stores and :func:`load_model` checks."""
     digest = hashlib.sha256()
     for key in sorted(state):
         digest.update(key.encode())
@@ -52,7 +54,7 @@ def save_model(path: str | Path, net: NuSeTNet, metadata: dict | None = None, ha
         # plain JSON types only, so that loading never needs to unpickle objects
         "metadata": json.loads(json.dumps(metadata or {}, default=str)),
         "state_dict": state,
-        "sha256": _checksum(state),
+        "sha256": weights_checksum(state),
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -116,7 +118,7 @@ def load_model(path: str | Path | None = None) -> tuple[NuSeTNet, dict]:
             "use the shipped model or one written by `nuset train`"
         )
     state = payload["state_dict"]
-    if _checksum(state) != payload.get("sha256"):
+    if weights_checksum(state) != payload.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch, the weights are corrupt; copy the file again")
     try:
         config = NetworkConfig(**payload["config"])
