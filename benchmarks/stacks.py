@@ -22,7 +22,8 @@ import tifffile
 
 from nuset_engine import Segmenter
 from nuset_engine.metrics import matching_counts
-from nuset_engine.stacks import default_min_planes, estimate_nucleus_diameter, join_watershed, link_planes, open_stack
+from nuset_engine.stacks import open_stack
+from nuset_engine.volumes import default_min_planes, estimate_nucleus_diameter, join_watershed, link_planes
 
 DATA = Path(__file__).parents[1] / "tests" / "data" / "stardist3d"
 

@@ -83,7 +83,7 @@ class BatchOptions:
         The axes of TIFFs that do not record them (or to override them), one
         letter per dimension from T, Z, C, S, Y, X (e.g. ``"ZYX"``,
         ``"TZCYX"``). Z-stacks and time-lapses are segmented plane by plane
-        and joined in 3-D (:mod:`nuset_engine.stacks`).
+        and joined in 3-D (:mod:`nuset_engine.volumes`).
     voxel_size : tuple of 3 float, optional
         ``(z, y, x)`` microns of stacks; default: from the TIFF's metadata.
     """
@@ -336,15 +336,16 @@ def _is_stack_job(job: Job, options: BatchOptions) -> bool:
 
 
 def _stack_job(job: Job, options: BatchOptions, scratch: Path) -> tuple[int, float]:
-    """Segment a Z-stack or time-lapse (:func:`~nuset_engine.stacks.segment_series`)
+    """Segment a Z-stack or time-lapse (:func:`~nuset_engine.volumes.segment_series`)
     into an ImageJ hyperstack of labels (and 3-D measurements); planes are
     read one at a time and the labels kept in a memory-mapped scratch file.
     A time-lapse's nuclei are tracked (``<prefix>_tracks.csv``) and labelled
     by track id.
     Returns the number of nuclei (tracks of a time-lapse) and their mean
     size (voxels; pixels for time-lapses of single planes)."""
-    from .stacks import (measure_objects_3d, open_stack, segment_series, track_series, write_measurements_3d,
-                         write_stack_labels, write_tracks)
+    from .stacks import open_stack, write_stack_labels
+    from .tracking import track_series, write_tracks
+    from .volumes import measure_objects_3d, segment_series, write_measurements_3d
 
     if options.rois or options.overlay:
         raise ValueError(f"{job.source}: ROIs and overlays are made for 2-D images, not for stacks; segment "

@@ -13,9 +13,10 @@ import tifffile
 
 from nuset_engine.errors import OutputExistsError
 from nuset_engine.metrics import matching_counts
-from nuset_engine.stacks import (StackReader, estimate_nucleus_diameter, is_stack, join_watershed, link_planes,
-                                 measure_objects_3d, open_stack, parse_axes, segment_series, segment_stack,
-                                 track_series, write_stack_labels)
+from nuset_engine.stacks import StackReader, is_stack, open_stack, parse_axes, write_stack_labels
+from nuset_engine.tracking import track_series
+from nuset_engine.volumes import (estimate_nucleus_diameter, join_watershed, link_planes, measure_objects_3d,
+                                  segment_series, segment_stack)
 
 STARDIST_3D = Path(__file__).parents[1] / "data" / "stardist3d"
 # The example records no voxel size; its nuclei span a median 7 planes and 15 x 14 pixels in Y, X
