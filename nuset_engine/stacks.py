@@ -19,7 +19,7 @@ import tifffile
 
 from .io import atomic_write
 
-__all__ = ["StackReader", "open_stack", "parse_axes", "is_stack", "write_stack_labels"]
+__all__ = ["StackReader", "ArrayStack", "open_stack", "parse_axes", "is_stack", "write_stack_labels"]
 
 _KNOWN = "TZCSYX"  # the letters an axes string may use
 _UNKNOWN = "QI"  # tifffile's "the file does not say"
@@ -153,10 +153,13 @@ class StackReader:
         except Exception as exc:
             raise ValueError(f"{self.path}: cannot read the image ({str(exc).strip() or type(exc).__name__}); "
                              "the file may be truncated or corrupt") from exc
-        self.axes = _check_axes(axes, shape, self.path) if axes else file_axes
-        self.shape, self._array, self.channel = shape, array, channel
+        self._set_up(array, shape, _check_axes(axes, shape, self.path) if axes else file_axes, channel,
+                     voxel_size or file_voxel)
+
+    def _set_up(self, array, shape: tuple, axes: str, channel, voxel_size) -> None:
+        self.axes, self.shape, self._array, self.channel = axes, shape, array, channel
         self._index = self._plan(channel)
-        self.voxel_size = tuple(float(v) for v in voxel_size) if voxel_size else file_voxel
+        self.voxel_size = tuple(float(v) for v in voxel_size) if voxel_size else None
         if self.voxel_size is not None and (len(self.voxel_size) != 3 or min(self.voxel_size) <= 0):
             raise ValueError(f"{self.path}: voxel size {voxel_size} must be three positive numbers (z, y, x microns)")
         size = dict(zip(self.axes, shape))
@@ -225,6 +228,33 @@ class StackReader:
         """The Z planes of frame ``t``, read one at a time."""
         for z in range(self.n_planes):
             yield self.plane(z, t)
+
+
+class ArrayStack(StackReader):
+    """An in-memory stack (a NumPy array, or anything indexable like one:
+    a memory map, a zarr array), read plane by plane as :class:`StackReader`
+    reads a file, for hosts that hold their images in memory (CellProfiler,
+    ImageJ through pyimagej).
+
+    Parameters
+    ----------
+    array : array-like
+        The stack; ``axes`` says what its dimensions are.
+    axes : str
+        One letter per dimension from ``T Z C S Y X`` (e.g. ``"ZYX"``).
+    channel : int, optional
+        As for :class:`StackReader`.
+    voxel_size : tuple of 3 float, optional
+        ``(z, y, x)`` microns.
+    name : str, default "image"
+        What error messages call the stack.
+    """
+
+    def __init__(self, array, axes: str, channel: int | None = None,
+                 voxel_size: tuple[float, float, float] | None = None, name: str = "image"):
+        self.path = name
+        shape = tuple(int(n) for n in array.shape)
+        self._set_up(array, shape, _check_axes(axes, shape, name), channel, voxel_size)
 
 
 def open_stack(path: str | Path, axes: str | None = None, channel: int | None = None,

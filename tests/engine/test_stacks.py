@@ -13,7 +13,7 @@ import tifffile
 
 from nuset_engine.errors import OutputExistsError
 from nuset_engine.metrics import matching_counts
-from nuset_engine.stacks import StackReader, is_stack, open_stack, parse_axes, write_stack_labels
+from nuset_engine.stacks import ArrayStack, StackReader, is_stack, open_stack, parse_axes, write_stack_labels
 from nuset_engine.tracking import track_series
 from nuset_engine.volumes import (estimate_nucleus_diameter, join_watershed, link_planes, measure_objects_3d,
                                   segment_series, segment_stack)
@@ -171,6 +171,21 @@ def test_a_channel_is_chosen_in_a_zcyx_stack(tmp_path):
         open_stack(tmp_path / "zc.tif", axes="ZCYX")
 
 
+def test_an_array_in_memory_reads_as_the_file_does(tmp_path):
+    data = np.random.default_rng(4).integers(0, 4000, (2, 3, 2, 16, 18), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "tzc.tif", data)
+    from_file = open_stack(tmp_path / "tzc.tif", axes="TZCYX", channel=1, voxel_size=(2, 0.5, 0.5))
+    in_memory = ArrayStack(data, "tzcyx", channel=1, voxel_size=(2, 0.5, 0.5))
+    assert (in_memory.n_frames, in_memory.n_planes, in_memory.plane_shape, in_memory.voxel_size) == \
+        (from_file.n_frames, from_file.n_planes, from_file.plane_shape, from_file.voxel_size) == (2, 3, (16, 18),
+                                                                                                  (2.0, 0.5, 0.5))
+    assert all(np.array_equal(in_memory.plane(z, t), from_file.plane(z, t)) for t in range(2) for z in range(3))
+    with pytest.raises(ValueError, match="the volume: 2 channels"):
+        ArrayStack(data, "TZCYX", name="the volume")
+    with pytest.raises(ValueError, match="the volume: axes .TZCYX. have 5 letters but the image has 4 dimensions"):
+        ArrayStack(data[0], "TZCYX", name="the volume")
+
+
 @pytest.mark.parametrize("axes, problem", [("ZQX", "unknown letter Q"), ("ZZX", "a letter is used twice"),
                                            ("ZY", "Y and X are required"), ("Z Y X", "unknown letter  ")])
 def test_bad_axes_strings_are_refused_with_the_letters_allowed(axes, problem):
@@ -219,7 +234,7 @@ def moving_window(image, truth, frames=4, step=4, width=400):
 def test_a_time_lapse_is_segmented_and_its_nuclei_tracked(segmenter, sample):
     pytest.importorskip("laptrack", reason="tracking needs the tracking extra (laptrack)")
     movie, truth = moving_window(*sample)
-    labels = segment_series(segmenter, ArrayStack(movie[:, None]))
+    labels = segment_series(segmenter, ArrayStack(movie, "TYX"))
     assert labels.shape == (4, 1, *movie.shape[1:])
     rows = track_series(labels)
     assert {r["frame"] for r in rows} == {0, 1, 2, 3}
@@ -243,21 +258,6 @@ def matched_label(labels, mask) -> int:
     best = int(np.bincount(labels[mask]).argmax())
     inter = np.count_nonzero(labels[mask] == best)
     return best if best and inter / (mask.sum() + np.count_nonzero(labels == best) - inter) > 0.5 else 0
-
-
-class ArrayStack:
-    """The :class:`StackReader` interface over a ``(T, Z, H, W)`` array."""
-
-    def __init__(self, array):
-        self.array, self.voxel_size = array, None
-        self.n_frames, self.n_planes, *shape = array.shape
-        self.plane_shape = tuple(shape)
-
-    def plane(self, z=0, t=0):
-        return self.array[t, z]
-
-    def planes(self, t=0):
-        return iter(self.array[t])
 
 
 def shifted(labels, dx):
