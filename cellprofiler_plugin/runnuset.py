@@ -2,19 +2,29 @@
 RunNuSeT
 ========
 
-**RunNuSeT** finds nuclei in a grayscale fluorescence image with NuSeT
-(Yang et al. 2020, PLoS Comput Biol): a U-Net and a region proposal network
-sharing one encoder, two-pass foreground normalization, and an RPN-aided
-watershed that splits touching nuclei. It produces objects (default name
-"Nuclei") that later modules measure and relate, as IdentifyPrimaryObjects does.
+**RunNuSeT** finds nuclei with NuSeT (Yang et al. 2020, PLoS Comput Biol):
+a U-Net and a region proposal network sharing one encoder, two-pass
+foreground normalization, and an RPN-aided watershed that splits touching
+nuclei. It produces objects (default name "Nuclei") that later modules
+measure, relate and track, as IdentifyPrimaryObjects does.
 
 The model ships with NuSeT (no download). A model trained with
 ``nuset train`` can be used instead.
 
+Input: a grayscale image for a fluorescence or brightfield model (the
+shipped model is a fluorescence model). A model file that records a colour
+input (H&E histology: ``hed`` or ``rgb-inverted``) takes the colour image
+itself: load it as *Color image* in NamesAndTypes; NuSeT converts it.
+
+3-D: in a pipeline that processes images as 3-D (NamesAndTypes, *Process as
+3D?*), each plane of a volume is segmented with one nucleus size for the
+whole volume and the planes' nuclei are joined into 3-D objects by a 3-D
+watershed, using the Z spacing set in NamesAndTypes.
+
 ============ ============ ===============
 Supports 2D? Supports 3D? Respects masks?
 ============ ============ ===============
-YES          NO           NO
+YES          YES          NO
 ============ ============ ===============
 
 Measurements made by this module
@@ -22,7 +32,7 @@ Measurements made by this module
 
 **Image measurements:** *Count*: the number of nuclei.
 
-**Object measurements:** *Location_Center_X/Y*, *Number_Object_Number*.
+**Object measurements:** *Location_Center_X/Y/Z*, *Number_Object_Number*.
 
 Requirements
 ^^^^^^^^^^^^
@@ -46,6 +56,8 @@ DEVICES = {"Auto": "auto", "CPU": "cpu", "GPU": "cuda"}
 BACKENDS = {"Automatic": "auto", "Float32 (reference)": "f32", "BFloat16": "bf16", "OpenVINO": "openvino"}
 PASSES = {"As the model was trained": None, "Two passes": True, "One pass": False}
 TILING_AUTO, TILING_WHOLE, TILING_FIXED = "Automatic", "Whole image", "Tiles of a fixed size"
+PROBABILITY_2D_ONLY = ("the foreground probability image is made for 2-D images only; set 'Save the foreground "
+                       "probability as an image?' to No in a pipeline that processes images as 3-D")
 
 # One loaded model per (file, device) for the whole run: loading is the slow
 # part, so it must not happen per image. The engine keeps them
@@ -86,7 +98,9 @@ class RunNuSeT(ImageSegmentation):
         self.model_choice = Choice(
             "Model", [MODEL_DEFAULT, MODEL_CUSTOM], MODEL_DEFAULT,
             doc="The model shipped with NuSeT (trained on DSB 2018 fluorescence nuclei plus synthetic images), "
-                "or a model file written by ``nuset train`` for your own images.")
+                "or a model file written by ``nuset train`` for your own images. A model file records the input "
+                "it takes: gray images (fluorescence, brightfield) or colour H&E images (load those as *Color "
+                "image* in NamesAndTypes; NuSeT converts them as the model says).")
         self.model_file = Pathname(
             "Model file", "", wildcard="NuSeT models (*.pt)|*.pt",
             doc="Full path of a ``.nuset.pt`` model file written by ``nuset train``.")
@@ -174,7 +188,8 @@ class RunNuSeT(ImageSegmentation):
         return result
 
     def volumetric(self):
-        return False
+        """Volumes are segmented in 3-D (see :meth:`run`)."""
+        return True
 
     def validate_module(self, pipeline):
         if self.model_choice.value == MODEL_CUSTOM:
@@ -182,6 +197,8 @@ class RunNuSeT(ImageSegmentation):
 
             if not os.path.isfile(self.model_file.value):
                 raise ValidationError(f"Model file not found: {self.model_file.value!r}", self.model_file)
+        if self.save_probability.value and pipeline.volumetric():
+            raise ValidationError(PROBABILITY_2D_ONLY, self.save_probability)
         if self.tiling.value == TILING_FIXED:
             try:
                 from nuset_engine.options import MIN_TILE_SIZE  # no torch needed
@@ -248,33 +265,88 @@ class RunNuSeT(ImageSegmentation):
         except (engine.ModelFileError, ValueError) as exc:
             raise RuntimeError(f"RunNuSeT: {exc}") from exc
 
-    def run(self, workspace):
-        image = workspace.image_set.get_image(self.x_name.value)
-        pixels = image.pixel_data
-        if image.volumetric or pixels.ndim == 3 and not image.multichannel:
-            raise ValueError(f"RunNuSeT segments 2-D images; {self.x_name.value!r} is 3-D "
-                             f"(shape {pixels.shape}). Segment one plane at a time.")
-        if pixels.ndim != 2:
-            raise ValueError(f"RunNuSeT needs a grayscale image; {self.x_name.value!r} has shape {pixels.shape}. "
-                             "Add ColorToGray (or pick one channel) before RunNuSeT.")
+    def _model_input(self, segmenter):
+        """The input the run's model expects (``nuset_engine.colour.ModelInput``),
+        from its file's metadata."""
+        from nuset_engine.colour import model_input
+
+        try:
+            return model_input(segmenter.metadata)
+        except ValueError as exc:  # an input kind this NuSeT does not know
+            raise RuntimeError(f"RunNuSeT: {exc}") from exc
+
+    def _check_image(self, image, model):
+        """Refuse, before segmenting, what the chosen model cannot take: colour
+        for a gray model, colour volumes, and volumes for a colour model. (A
+        gray 2-D image given to a colour model is refused by the engine.)"""
+        name, shape = self.x_name.value, image.pixel_data.shape
+        if image.volumetric:
+            if image.multichannel:
+                raise ValueError(f"RunNuSeT segments grayscale volumes; {name!r} has colour channels (shape "
+                                 f"{shape}). Add ColorToGray (or pick one channel) before RunNuSeT.")
+            if model.colour:
+                raise ValueError(f"RunNuSeT: the chosen model is {model.description}, but {name!r} is a 3-D "
+                                 "volume; volumes are segmented with gray (fluorescence or brightfield) models. "
+                                 "Choose such a model, or process the images as 2-D.")
+            if self.save_probability.value:
+                raise ValueError(f"RunNuSeT on {name!r}: {PROBABILITY_2D_ONLY}")
+        elif image.multichannel and not model.colour:
+            raise ValueError(f"RunNuSeT needs a grayscale image: the chosen model is {model.description}, and "
+                             f"{name!r} is a colour image (shape {shape}). Add ColorToGray (or pick one channel) "
+                             "before RunNuSeT, or choose a colour model: a model file made for H&E images (input "
+                             "'hed' or 'rgb-inverted'; see NuSeT's docs/cellprofiler.md).")
+
+    def _segment_plane(self, segmenter, image):
+        """Labels (int32, H x W) of a 2-D image, gray or colour, and the
+        engine's details when the probability image is wanted (else None)."""
         # the labels go straight into the int32 array CellProfiler keeps (no copies of a large image's labels)
-        segmented = np.zeros(pixels.shape, np.int32)
-        result = self._segmenter().segment(
-            pixels, **self.engine_options(),
+        segmented = np.zeros(image.pixel_data.shape[:2], np.int32)
+        result = segmenter.segment(
+            image.pixel_data, **self.engine_options(),  # colour is converted by the engine, as the model says
             return_details=self.save_probability.value,  # the probability image costs 4 bytes per pixel
             out=segmented,
         )
-        labels, details = result if self.save_probability.value else (result, None)
+        return result if self.save_probability.value else (result, None)
+
+    def _segment_volume(self, segmenter, image):
+        """Labels (int32, Z x H x W) of a volume: NuSeT on each plane with one
+        nucleus size, the planes' nuclei joined by a 3-D watershed that uses
+        the image's spacing (z, y, x) as the voxel size."""
+        from nuset_engine.stacks import ArrayStack
+        from nuset_engine.volumes import segment_stack
+
+        pixels = image.pixel_data
+        spacing = tuple(float(s) for s in image.spacing) if image.spacing else None
+        stack = ArrayStack(pixels, "ZYX", voxel_size=spacing, name=self.x_name.value)
+        segmented = np.zeros(pixels.shape, np.int32)
+        segment_stack(segmenter, stack, out=segmented, **self.engine_options())
+        return segmented
+
+    def run(self, workspace):
+        image = workspace.image_set.get_image(self.x_name.value)
+        segmenter = self._segmenter()
+        self._check_image(image, self._model_input(segmenter))
+        from nuset_engine.colour import InputMismatchError
+
+        try:
+            if image.volumetric:
+                labels, details = self._segment_volume(segmenter, image), None
+            else:
+                labels, details = self._segment_plane(segmenter, image)
+        except InputMismatchError as exc:  # e.g. a gray image given to a colour model
+            raise ValueError(f"RunNuSeT on {self.x_name.value!r}: {exc}. In CellProfiler, load colour images "
+                             "as 'Color image' in NamesAndTypes for a colour model, or choose a gray "
+                             "(fluorescence) model for gray images.") from exc
         objects = Objects()
         objects.segmented = labels
         objects.parent_image = image
         workspace.object_set.add_objects(objects, self.y_name.value)
         self.add_measurements(workspace)
-        if self.save_probability.value:
+        if details is not None:
             workspace.image_set.add(self.probability_name.value,
                                     Image(details.foreground_probability, parent_image=image))
         if self.show_window:
-            workspace.display_data.x_data = pixels
+            workspace.display_data.x_data = image.pixel_data
             workspace.display_data.y_data = labels
             workspace.display_data.dimensions = image.dimensions
 

@@ -15,13 +15,22 @@ if prefs is not None:  # CellProfiler is installed
     from cellprofiler_core.workspace import Workspace
 
 
-def make_workspace(module, pixels):
+def make_workspace(module, pixels, image=None):
     image_sets = ImageSetList()
     image_set = image_sets.get_image_set(0)
-    image_set.add("DNA", Image(pixels))
+    image_set.add("DNA", Image(pixels) if image is None else image)
     pipeline = Pipeline()
     pipeline.add_module(module)
     return Workspace(pipeline, module, image_set, ObjectSet(), Measurements(), image_sets)
+
+
+def make_volume_workspace(module, volume, spacing=None):
+    """A workspace whose "DNA" is a 3-D image, as NamesAndTypes loads one
+    with *Process as 3D?* (``spacing``: its relative pixel spacing)."""
+    image = Image(volume, dimensions=3)
+    if spacing is not None:
+        image.spacing = spacing
+    return make_workspace(module, None, image)
 
 
 def new_module(runnuset, **values):
@@ -289,16 +298,13 @@ def test_clear_errors(runnuset, sample, tmp_path):
     module = new_module(runnuset)
     workspace = make_workspace(module, rgb)
     assert workspace.image_set.get_image("DNA").multichannel
-    with pytest.raises(ValueError, match="ColorToGray"):
+    with pytest.raises(ValueError, match="ColorToGray.*or choose a colour model"):
         module.run(workspace)
-    volume = np.zeros((4, 64, 64), np.float32)
-    image_sets = ImageSetList()
-    image_set = image_sets.get_image_set(0)
-    image_set.add("DNA", Image(volume, dimensions=3))
+    colour_volume = np.zeros((4, 64, 64, 3), np.float32)
+    with pytest.raises(ValueError, match="grayscale volumes.*ColorToGray"):
+        module.run(make_volume_workspace(module, colour_volume))
     pipeline = Pipeline()
     pipeline.add_module(module)
-    with pytest.raises(ValueError, match="2-D images"):
-        module.run(Workspace(pipeline, module, image_set, ObjectSet(), Measurements(), image_sets))
     missing = new_module(runnuset, model_choice=runnuset.MODEL_CUSTOM, model_file=str(tmp_path / "gone.pt"))
     with pytest.raises(RuntimeError, match="gone.pt: model file not found"):
         missing.run(make_workspace(missing, as_cellprofiler_pixels(sample[0][:64, :64])))
@@ -333,3 +339,79 @@ def test_module_is_listed_without_the_engine_and_says_what_to_install(sample, mo
     module.x_name.value = "DNA"
     with pytest.raises(RuntimeError, match="pip install nuset"):
         module.run(make_workspace(module, as_cellprofiler_pixels(sample[0][:64, :64])))
+
+
+@pytest.fixture(scope="module")
+def histology_model_file(tmp_path_factory):
+    """The shipped weights in a file that says it takes H&E (input kind 'hed')."""
+    from nuset_engine import default_model_path
+    from nuset_engine.colour import mark_model_input
+
+    return mark_model_input(default_model_path(), "hed", tmp_path_factory.mktemp("models") / "hed.nuset.pt")
+
+
+def test_colour_image_reaches_a_colour_model_unchanged(runnuset, histology_model_file):
+    """A colour model gets CellProfiler's colour image (H x W x 3, 0-1) as is
+    and converts it itself: the objects are the engine's on that image."""
+    import tifffile
+
+    from nuset_engine import Segmenter
+    from tests.cellprofiler.conftest import HNE_ID, NONFLUO
+
+    rgb = tifffile.imread(NONFLUO / "images" / f"{HNE_ID}.tif")[:128, :160].astype(np.float32) / 255
+    module = new_module(runnuset, device="CPU", model_choice=runnuset.MODEL_CUSTOM,
+                        model_file=str(histology_model_file))
+    workspace = make_workspace(module, rgb)
+    assert workspace.image_set.get_image("DNA").multichannel
+    module.run(workspace)
+    objects = workspace.object_set.get_objects("Nuclei")
+    expected = Segmenter.shared(str(histology_model_file), "cpu").segment(rgb)
+    assert objects.segmented.shape == rgb.shape[:2] and objects.count == expected.max() > 5
+    assert np.array_equal(objects.segmented, expected)
+    module.post_run(None)
+
+
+def test_a_colour_model_refuses_gray_images_and_volumes(runnuset, sample, histology_model_file):
+    """A gray image given to a colour model: the engine's message, named by
+    the module and image, with what to set in CellProfiler."""
+    from cellprofiler_core.setting import ValidationError
+
+    module = new_module(runnuset, device="CPU", model_choice=runnuset.MODEL_CUSTOM,
+                        model_file=str(histology_model_file))
+    with pytest.raises(ValueError, match=r"RunNuSeT on 'DNA': image: a single-channel float32 image .* was given "
+                                         r"to a histology model .*'Color image' in NamesAndTypes"):
+        module.run(make_workspace(module, as_cellprofiler_pixels(sample[0][:64, :64])))
+    with pytest.raises(ValueError, match="a histology model .* 'DNA' is a 3-D volume"):
+        module.run(make_volume_workspace(module, np.zeros((3, 64, 64), np.float32)))
+    module.post_run(None)
+    # a 3-D pipeline cannot save the (2-D) probability image: said when the pipeline is checked
+    pipeline = Pipeline()
+    pipeline.set_volumetric(True)
+    with pytest.raises(ValidationError, match="probability image is made for 2-D images only"):
+        new_module(runnuset, save_probability=True).validate_module(pipeline)
+    new_module(runnuset).validate_module(pipeline)
+
+
+def test_volume_is_segmented_in_3d_with_its_spacing(runnuset, segmenter):
+    """A volume (NamesAndTypes' *Process as 3D?*) gives 3-D objects: the
+    engine's segment_stack on the same voxels, the image's spacing as the
+    voxel size, and 3-D locations."""
+    import tifffile
+
+    from nuset_engine.stacks import ArrayStack
+    from nuset_engine.volumes import segment_stack
+    from tests.cellprofiler.conftest import STARDIST_3D
+
+    volume = tifffile.imread(STARDIST_3D / "img3d.tif").astype(np.float32) / 65535
+    module = new_module(runnuset, device="CPU")
+    workspace = make_volume_workspace(module, volume, spacing=(2.0, 1.0, 1.0))
+    module.run(workspace)
+    objects = workspace.object_set.get_objects("Nuclei")
+    assert objects.volumetric and objects.segmented.shape == volume.shape
+    expected = segment_stack(segmenter, ArrayStack(volume, "ZYX", voxel_size=(2.0, 1.0, 1.0)))
+    assert np.array_equal(objects.segmented, expected) and objects.count == expected.max() > 30
+    # the spacing counts: isotropic voxels join the planes differently
+    assert not np.array_equal(expected, segment_stack(segmenter, ArrayStack(volume, "ZYX")))
+    zs = workspace.measurements.get_current_measurement("Nuclei", "Location_Center_Z")
+    assert len(zs) == objects.count and zs.max() - zs.min() > 10
+    assert workspace.measurements.get_current_image_measurement("Count_Nuclei") == objects.count
