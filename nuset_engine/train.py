@@ -2,7 +2,7 @@
 images mixed with synthetic ones, validated each epoch, the best checkpoint
 kept, resumable, bounded by epochs or a time budget, with an early stop; at
 the end the model's post-processing defaults are chosen on its validation
-images (:func:`choose_postprocessing`).
+images (:func:`~nuset_engine.validation.choose_postprocessing`).
 
 Outputs in ``output``: ``last.ckpt`` (weights + optimizer state, for
 ``resume``), ``model.nuset.pt`` (best validation AP50, the file that
@@ -26,21 +26,20 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
-from skimage.segmentation import relabel_sequential
 from torch.optim.swa_utils import AveragedModel
 
 from .anchors import anchor_base_size
-from .data import NuSeTDataset, find_pairs, load_pairs, split_pairs
+from .data import NuSeTDataset
 from .io import atomic_write
 from .losses import nuset_loss
-from .metrics import evaluate_pair, pool
 from .model_io import default_model_path, load_model, model_checksum, save_model
 from .network import DOUBLING, STRIDE, NetworkConfig, NuSeTNet
 from .segmenter import Segmenter, resolve_device
 from .synthetic import synthetic_dataset
+from .validation import TrainingData, choose_postprocessing, training_data, validate
 
 __all__ = ["TrainConfig", "FINE_TUNING", "ARCHITECTURE", "ArchitectureMismatch", "TrainingProgress",
-           "parent_model_path", "hold_out_strips", "choose_postprocessing", "ema_update", "train", "validate"]
+           "parent_model_path", "ema_update", "train"]
 
 #: What fine-tuning changes from the from-scratch recipe (the shipped model's).
 #: Short epochs, so that validation and the early stop act within minutes; no
@@ -59,20 +58,6 @@ FINE_TUNING = dict(epochs=20, steps_per_epoch=40, crop_size=128, lr=2e-4, lr_sch
 #: The fields a fine-tuned model takes from its parent and may not change.
 ARCHITECTURE = ("base_width", "width_multipliers", "distance")
 
-#: Validation on held-out strips when the id hash split leaves fewer
-#: validation or training images than these.
-MIN_VALIDATION_IMAGES, MIN_TRAINING_IMAGES = 2, 5
-#: Share of each image's longer side held out as its validation strip.
-STRIP_FRACTION = 0.25
-
-#: The post-processing grid :func:`choose_postprocessing` tries (the parent's
-#: or the engine's values are added), and the AP50 gain it takes to leave
-#: them: 0.01, or two more nuclei found where the validation holds few.
-MIN_SCORES = (0.5, 0.7, 0.85, 0.95)
-MIN_SIZE_FRACTIONS = (0.1, 0.2, 0.3)
-POSTPROCESSING_MARGIN = 0.01
-
-
 @dataclass
 class TrainConfig:
     """Training recipe. The defaults are the shipped model's recipe
@@ -84,7 +69,7 @@ class TrainConfig:
     time (then ``epochs`` is an upper bound and a cosine schedule runs over
     the time); ``patience`` > 0 stops after that many epochs without a better
     validation AP50. ``validation``: ``"images"`` (the fixed id hash split),
-    ``"strips"`` (a held-out strip of every image, :func:`hold_out_strips`)
+    ``"strips"`` (a held-out strip of every image, :func:`~nuset_engine.validation.hold_out_strips`)
     or ``"auto"`` (strips when the split leaves fewer than 2 validation or 5
     training images). ``tune_postprocessing``: choose the model's
     post-processing defaults on the validation images at the end."""
@@ -218,67 +203,6 @@ def _load_parent(config: TrainConfig) -> _Parent | None:
     return _Parent(path, net, metadata, record)
 
 
-def hold_out_strips(samples, fraction: float = STRIP_FRACTION) -> tuple[list, list]:
-    """Split every ``(image, labels)`` sample into a part to train on and a
-    strip to validate on: the strip is the last ``fraction`` of the image's
-    longer side; a gap of one median nucleus (:func:`anchor_base_size`)
-    between the two keeps most nuclei out of both.
-
-    Returns
-    -------
-    training, validation : list of (image, labels)
-        ``(H, W')`` or ``(H', W)`` slices of each image, labels renumbered 1..N.
-    """
-    training, validation = [], []
-    for image, labels in samples:
-        axis = int(image.shape[1] > image.shape[0])
-        n = image.shape[axis]
-        strip = max(int(round(n * fraction)), 1)
-        head = max(n - strip - int(math.ceil(anchor_base_size(labels))), n // 4)
-
-        def part(array, start, stop):
-            return array[start:stop] if axis == 0 else array[:, start:stop]
-
-        for out, (start, stop) in ((training, (0, head)), (validation, (n - strip, n))):
-            out.append((part(image, start, stop), relabel_sequential(part(labels, start, stop))[0]))
-    return training, validation
-
-
-class _Data(NamedTuple):
-    training_ids: list
-    validation_ids: list
-    real: list  # (image, labels) to train on
-    validation: list  # (image, labels) to validate on
-    method: str  # in words, for the log and the model's metadata
-
-
-def _prepare_data(config: TrainConfig, log: Callable[[str], None]) -> _Data:
-    """The training and validation samples, by the method the config asks for."""
-    pairs = find_pairs(config.images, config.labels)
-    train_pairs, val_pairs = split_pairs(pairs, config.validation_fraction)
-    few = len(val_pairs) < MIN_VALIDATION_IMAGES or len(train_pairs) < MIN_TRAINING_IMAGES
-    if config.validation == "strips" or (config.validation == "auto" and few):
-        samples = load_pairs(pairs)
-        real, val = hold_out_strips(samples)
-        val = val[: config.max_validation_images]  # None: all
-        ids = [p[0] for p in pairs]
-        why = (f" (the id hash split left {len(train_pairs)} training and {len(val_pairs)} validation images)"
-               if config.validation == "auto" else "")
-        method = (f"held-out strips: the last {STRIP_FRACTION:.0%} of the longer side of {len(val)} of the "
-                  f"{len(pairs)} images, not used for training crops{why}")
-        log(f"validating on held-out strips of {len(val)} images{why}; {len(pairs)} images to train on")
-        return _Data(ids, ids[: len(val)], real, val, method)
-    val_pairs = val_pairs[: config.max_validation_images]
-    if not train_pairs or not val_pairs:
-        raise ValueError(f"need images in both the training and validation split, got {len(train_pairs)}/"
-                         f"{len(val_pairs)}; use validation='strips' to validate on a strip of each image")
-    method = (f"held-out images: {len(val_pairs)} of {len(pairs)} images by the fixed id hash split "
-              f"(sha1(id)[:8]/2**32 < {config.validation_fraction})")
-    log(f"validating on {len(val_pairs)} held-out images; {len(train_pairs)} training images")
-    return _Data([p[0] for p in train_pairs], [p[0] for p in val_pairs], load_pairs(train_pairs),
-                 load_pairs(val_pairs), method)
-
-
 def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     name = name.lower()
     if name == "rmsprop":
@@ -336,67 +260,6 @@ def ema_update(decay: float):
                 a.copy_(c)
 
     return update
-
-
-def validate(segmenter: Segmenter, samples, two_pass: bool | None = None, watershed: bool = True,
-             **options) -> dict:
-    """Pooled metrics of ``segmenter`` over ``(image, labels)`` samples
-    (``two_pass=None``: as the model was trained; ``options``: more
-    segmentation options, e.g. ``min_score``)."""
-    results = [evaluate_pair(lab, segmenter.segment(img, two_pass=two_pass, watershed=watershed, **options))
-               for img, lab in samples]
-    return pool(results)
-
-
-def choose_postprocessing(segmenter: Segmenter, samples, start: dict | None = None,
-                          min_scores=MIN_SCORES, min_size_fractions=MIN_SIZE_FRACTIONS) -> tuple[dict, dict]:
-    """A model's post-processing defaults, chosen on validation samples.
-
-    One option at a time, as cheap as a few validations: each ``min_score``
-    (at ``start``'s ``min_size_fraction``), then each ``min_size_fraction``
-    at the best of those scores. The setting with the best AP50 (then mean
-    AP) wins if it beats ``start`` by :data:`POSTPROCESSING_MARGIN` AP50 and
-    by two validation nuclei (``2 / n`` for ``n`` nuclei): one or two nuclei
-    of a small validation set should not move a model's defaults.
-
-    Parameters
-    ----------
-    segmenter : Segmenter
-    samples : list of (image, labels)
-    start : dict, optional
-        The values to keep unless beaten (default: the model's own,
-        ``segmenter.postprocessing``).
-    min_scores, min_size_fractions : sequence of float
-        The values tried (``start``'s are added).
-
-    Returns
-    -------
-    values : dict
-        ``{"min_score": ..., "min_size_fraction": ...}``.
-    search : dict
-        What was tried: ``tried`` (each setting with its AP50 and mean AP),
-        ``start``, ``images``, ``nuclei``, ``margin``.
-    """
-    start = {name: float((start or segmenter.postprocessing)[name]) for name in ("min_score", "min_size_fraction")}
-    n_nuclei = sum(len(np.unique(lab[lab > 0])) for _, lab in samples)
-    margin = max(POSTPROCESSING_MARGIN, 2 / max(n_nuclei, 1))
-    tried: list[dict] = []
-
-    def best_of(settings) -> dict:
-        for setting in settings:
-            if not any(all(t[k] == v for k, v in setting.items()) for t in tried):
-                scores = validate(segmenter, samples, **setting)
-                tried.append({**setting, "ap@0.50": scores["ap@0.50"], "mean_ap": scores["mean_ap"]})
-        return max(tried, key=lambda t: (t["ap@0.50"], t["mean_ap"]))
-
-    best = best_of({**start, "min_score": v} for v in sorted({*min_scores, start["min_score"]}))
-    best = best_of({**start, "min_score": best["min_score"], "min_size_fraction": v}
-                   for v in sorted({*min_size_fractions, start["min_size_fraction"]}))
-    at_start = next(t for t in tried if all(t[k] == v for k, v in start.items()))
-    chosen = best if best["ap@0.50"] >= at_start["ap@0.50"] + margin else at_start
-    search = {"score": "ap@0.50", "images": len(samples), "nuclei": n_nuclei, "start": start, "margin": margin,
-              "tried": tried}
-    return {k: chosen[k] for k in start}, search
 
 
 @dataclass(frozen=True)
@@ -466,7 +329,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     parent = _load_parent(config)
-    data = _prepare_data(config, log)
+    data = training_data(config, log)
     out.mkdir(parents=True, exist_ok=True)
     synthetic = []
     if config.synthetic_ratio > 0:
@@ -507,7 +370,7 @@ def _resume(last: Path, net, optimizer, ema, state: _State, device, log) -> None
     log(f"resuming after epoch {state.epoch} (best AP50 {state.best:.4f})")
 
 
-def _metadata(config: TrainConfig, data: _Data, parent: _Parent | None, nucleus_size: float, data_size: float,
+def _metadata(config: TrainConfig, data: TrainingData, parent: _Parent | None, nucleus_size: float, data_size: float,
               device) -> dict:
     """What the model file says of its training (more is added as it goes)."""
     metadata = {

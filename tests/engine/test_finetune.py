@@ -27,8 +27,8 @@ from nuset_engine.data import find_pairs, split_pairs
 from nuset_engine.metrics import evaluate_pair, pool
 from nuset_engine.model_io import default_model_path, load_model, model_checksum
 from nuset_engine.synthetic import synthetic_image
-from nuset_engine.train import (ARCHITECTURE, FINE_TUNING, MIN_SCORES, MIN_SIZE_FRACTIONS, ArchitectureMismatch,
-                                TrainConfig, hold_out_strips, train)
+from nuset_engine.train import ARCHITECTURE, FINE_TUNING, ArchitectureMismatch, TrainConfig, train
+from nuset_engine.validation import MIN_SCORES, MIN_SIZE_FRACTIONS, hold_out_strips
 from tests.conftest import disk
 from tests.conftest import REAL_DATA
 
