@@ -14,6 +14,13 @@ One JSON object per image on stdout (``{"image", "labels", "rois",
 ``NuSeT error:`` and exit code 1. The folder form pays Python and torch
 start-up once for a whole folder.
 
+An ``--input`` with Z planes or T frames (an ImageJ hyperstack TIFF: its
+axes are in the file) is segmented as a stack: nuclei joined in 3-D, a
+time-lapse's nuclei tracked (labels = track ids); ``--output`` is then a
+label hyperstack with the same Z and T, and ``--rois`` one ROI per nucleus
+per plane with its Z/T position. ``--voxel-size Z Y X`` gives the voxel size
+(ImageJ's calibration: voxel depth, pixel height, pixel width, in one unit).
+
 ``--serve`` is the worker one ImageJ session keeps: it reads requests from
 stdin, one JSON line each (``{"args": [the arguments above]}``), and answers
 each with the same JSON objects on stdout, ``{"error": "..."}`` for each
@@ -28,6 +35,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from nuset_engine.options import BACKENDS, SEGMENT_OPTIONS, OptionError
 
@@ -66,7 +74,7 @@ def parse_params(texts: dict) -> dict:
 
 
 def segment_request(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, texts,
-                    emit, error, backend="auto") -> int:
+                    emit, error, backend="auto", voxel_size=None) -> int:
     """Segment one image or a folder; ``emit(dict)`` per image done,
     ``error(message)`` per image failed. Returns the number failed; raises
     :class:`Failure` when nothing can run."""
@@ -86,6 +94,8 @@ def segment_request(input_path, output_path, input_dir, output_dir, rois, overwr
         preload(batch)
     except (ModelFileError, ValueError) as exc:
         raise Failure(str(exc)) from None
+    if input_path and _is_stack(input_path):
+        return segment_stack_file(input_path, output_path, rois, batch, voxel_size, emit, error)
     if input_path:
         prefix = str(Path(output_path).with_suffix(""))
         prefix = prefix[: -len("_labels")] if prefix.endswith("_labels") else prefix
@@ -116,6 +126,45 @@ def segment_request(input_path, output_path, input_dir, output_dir, rois, overwr
     return failed
 
 
+def _is_stack(path) -> bool:
+    from nuset_engine.stacks import is_stack
+
+    return str(path).lower().endswith((".tif", ".tiff")) and is_stack(path)
+
+
+def segment_stack_file(input_path, output_path, rois, batch, voxel_size, emit, error) -> int:
+    """Segment one ImageJ hyperstack TIFF (Z and/or T) into a label
+    hyperstack with the same Z and T, and its ROIs with their positions.
+    ``emit``/``error`` as for :func:`segment_request`; returns 0 or 1."""
+    import time
+
+    from nuset_engine.batch import preload
+    from nuset_engine.stacks import open_stack, write_stack_labels
+
+    from .hyperstacks import segment_hyperstack, stack_axes
+    from .rois import write_stack_rois
+
+    t0 = time.perf_counter()
+    if Path(output_path).exists() and not batch.overwrite:
+        error(f"{output_path} exists; delete it or choose another output file")
+        return 1
+    try:
+        stack = open_stack(input_path, voxel_size=tuple(voxel_size) if voxel_size else None)
+        labels, _ = segment_hyperstack(preload(batch), stack, batch.params)  # the labels are track ids
+    except (ValueError, RuntimeError, OSError) as exc:  # the image, the model's input kind, laptrack missing
+        error(in_fiji_terms(exc).replace(f"{input_path}: ", ""))
+        return 1
+    axes = stack_axes(labels)
+    write_stack_labels(output_path, labels.reshape([n for n in labels.shape[:2] if n > 1] + list(labels.shape[2:])),
+                       stack.voxel_size, overwrite=True, axes=axes)
+    if rois is not None:
+        write_stack_rois(rois, labels)
+    nuclei = int(np.count_nonzero(np.bincount(labels.ravel())[1:]))  # of a time-lapse: its tracks
+    emit({"image": str(input_path), "labels": str(output_path), "rois": rois, "nuclei": nuclei,
+          "seconds": round(time.perf_counter() - t0, 3), "axes": axes})
+    return 0
+
+
 def _print_json(obj: dict) -> None:
     click.echo(json.dumps(obj))
     sys.stdout.flush()
@@ -137,9 +186,12 @@ def _fail(message: str) -> None:
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Model file (default: the shipped one).")
 @click.option("--device", default="auto", help="auto, cpu or cuda.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", help="auto, f32 or bf16 (as nuset segment).")
+@click.option("--voxel-size", type=float, nargs=3, default=None, metavar="Z Y X",
+              help="Voxel size of a stack (depth, height, width; one unit). Default: from the file.")
 @click.option("--serve", is_flag=True, help="Run as the worker of an ImageJ session: requests on stdin.")
 @table_options
-def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, backend, serve, **texts):
+def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device, backend, voxel_size, serve,
+         **texts):
     """Segment for the Fiji commands; JSON lines out, readable errors."""
     if serve:
         sys.exit(serve_requests(sys.stdin, _print_json))
@@ -149,7 +201,7 @@ def main(input_path, output_path, input_dir, output_dir, rois, overwrite, model,
 
     try:
         failed = segment_request(input_path, output_path, input_dir, output_dir, rois, overwrite, model, device,
-                                 texts, _print_json, error, backend)
+                                 texts, _print_json, error, backend, voxel_size)
     except Failure as exc:
         _fail(str(exc))
     if failed:
@@ -170,7 +222,7 @@ def serve_requests(lines, answer) -> int:
                 given = dict(ctx.params)
             given.pop("serve")
             fixed = {k: given.pop(k) for k in ("input_path", "output_path", "input_dir", "output_dir", "rois",
-                                               "overwrite", "model", "device", "backend")}
+                                               "overwrite", "model", "device", "backend", "voxel_size")}
             segment_request(**fixed, texts=given, emit=answer, error=lambda m: answer({"error": m}))
         except Failure as exc:
             answer({"error": str(exc)})

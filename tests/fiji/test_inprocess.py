@@ -55,12 +55,14 @@ def test_large_label_counts_survive(jvm):
     assert np.array_equal(imageplus_to_array(imp).astype(np.uint32), labels)
 
 
-def test_rgb_imageplus_is_refused_clearly(jvm):
+def test_rgb_imageplus_is_refused_by_a_gray_model_naming_the_choices(jvm):
     from scyjava import jimport
 
     imp = jimport("ij.ImagePlus")("rgb", jimport("ij.process.ColorProcessor")(8, 8))
-    with pytest.raises(ValueError, match="RGB image; split the channels"):
+    with pytest.raises(ValueError, match="ImagePlus 'rgb': an RGB image .* was given to a fluorescence model.*"
+                                         "pick one channel.*histology model"):
         segment_imageplus(imp)
+    # real RGB images with a colour model: tests/fiji/test_stacks_in_process.py
 
 
 def test_segment_imageplus_roi_zip_and_calibration(jvm, segmenter, sample, tmp_path):

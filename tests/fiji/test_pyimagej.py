@@ -86,14 +86,15 @@ def test_xarray_with_channels_needs_a_channel(segmenter, sample):
 
 
 @pytest.mark.parametrize("shape, dim_order, found", [
-    ((3, 64, 64), ["pln", "row", "col"], "pln (3), row (64), col (64)"),
-    ((4, 64, 64), ["t", "Y", "X"], "t (4), Y (64), X (64)"),
+    ((3, 2, 64, 64), ["pln", "z", "row", "col"], "pln (3), z (2), row (64), col (64)"),  # two Z axes
+    ((4, 64, 64, 2), ["t", "Y", "X", "q"], "t (4), Y (64), X (64), q (2)"),  # an unknown axis
     ((64, 64, 3), None, "dim_0 (64), dim_1 (64), dim_2 (3)"),
     ((1, 64), ["row", "col"], "row (1), col (64)"),
 ])
-def test_anything_but_one_plane_is_refused_naming_the_axes(shape, dim_order, found):
+def test_anything_but_planes_and_stacks_is_refused_naming_the_axes(shape, dim_order, found):
     xarr = ndarray_to_xarray(np.zeros(shape, np.uint8), dim_order=dim_order)
-    with pytest.raises(ValueError, match=re.escape(f"has axes {found}; NuSeT segments one 2-D plane")) as info:
+    with pytest.raises(ValueError, match=re.escape(f"has axes {found}; NuSeT segments one 2-D plane, or a stack")) \
+            as info:
         segment(None, xarr)
     assert "exactly two spatial axes of size > 1" in str(info.value)
 
@@ -192,17 +193,13 @@ def _hyperstack(jvm, planes, channels, slices):
     return imp
 
 
-def test_imageplus_channel_is_chosen_and_z_stacks_are_refused(jvm, segmenter, sample):
+def test_imageplus_channel_is_chosen(jvm, segmenter, sample):
     two_channels = _hyperstack(jvm, [np.zeros_like(sample[0]), sample[0]], channels=2, slices=1)
     with pytest.raises(ValueError, match=re.escape("channel axis 'C' of size 2: give channel= (0 to 1)")):
         segment(None, two_channels)
     labels = segment(None, two_channels, channel=1)
     assert np.array_equal(imageplus_to_array(labels), segmenter.segment(sample[0]))
-
-    z_stack = _hyperstack(jvm, [sample[0], sample[0]], channels=1, slices=2)
-    with pytest.raises(ValueError, match=re.escape("ImagePlus 'stack.tif' has axes X (512), Y (512), C (1), Z (2), "
-                                                   "T (1); NuSeT segments one 2-D plane")):
-        segment(None, z_stack)
+    # Z-stacks and time-lapses: tests/fiji/test_stacks_in_process.py
 
 
 # -- ImageJ2 Dataset: a stand-in gateway (no ImageJ2 here) -----------------------------------------------------

@@ -35,8 +35,9 @@ final class Labels {
      * range spans them all, so neighbouring ids may share a colour); the pixel values are not changed.
      */
     static void colour(ImagePlus labels) {
-        double max = labels.getProcessor().getStatistics().max;
-        labels.getProcessor().setLut(lut());
+        double max = Planes.maxLabel(labels);  // over all planes of a label stack
+        if (labels.getStackSize() > 1) labels.setLut(lut());  // every plane's colour model
+        else labels.getProcessor().setLut(lut());
         labels.setDisplayRange(0, Math.max(255, max));
     }
 }

@@ -18,6 +18,8 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -26,6 +28,10 @@ import java.util.List;
  * Macro: run("NuSeT Segment", "min_score=0.85 add_rois");
  * ROIs go to the ROI Manager; without a display (headless) to the image's
  * Overlay; with roi_zip=/path/RoiSet.zip to that file.
+ * An RGB image is sent as RGB (a colour model takes it, a gray one refuses it);
+ * a hyperstack with Z slices and/or T frames is segmented whole (one channel:
+ * channel=, 1-based) and comes back as a label hyperstack with the same Z and T,
+ * its ROIs on their planes (see Planes).
  */
 public class NuSeT_Segment implements PlugIn {
     public void run(String arg) {
@@ -36,6 +42,7 @@ public class NuSeT_Segment implements PlugIn {
         // Headless there is no dialog to show: a plain run("NuSeT Segment") uses the defaults.
         if (options == null && GraphicsEnvironment.isHeadless()) options = "";
         String roiZip = "";
+        int channel = 0;  // 1-based, as ImageJ counts; 0: the current channel (RGB: the colour image)
         boolean fromDialog;
         try {
             fromDialog = !bridge.readMacroOptions(options);
@@ -46,13 +53,17 @@ public class NuSeT_Segment implements PlugIn {
                 gd.addStringField("roi_zip", "", 24);
                 gd.addToSameRow();
                 gd.addMessage("empty = the ROI Manager");
+                gd.addNumericField("channel", 0, 0, 6, "1 = the first; 0 = the current one (RGB: the colour image)");
                 gd.showDialog();
                 if (gd.wasCanceled()) return;
                 bridge.readFields(gd);
                 roiZip = gd.getNextString().trim();
                 if (roiZip.length() > 0) ij.plugin.frame.Recorder.recordOption("roi_zip", roiZip);
+                channel = channel(String.valueOf(gd.getNextNumber()));
+                if (channel > 0) ij.plugin.frame.Recorder.recordOption("channel", String.valueOf(channel));
             } else {
                 roiZip = Macro.getValue(options, "roi_zip", "").trim();
+                channel = channel(Macro.getValue(options, "channel", "0"));
             }
         } catch (IllegalArgumentException e) {  // logged by the bridge
             if (!GraphicsEnvironment.isHeadless() && Interpreter.getInstance() == null) IJ.error("NuSeT", e.getMessage());
@@ -61,14 +72,17 @@ public class NuSeT_Segment implements PlugIn {
         if (roiZip.length() > 0) bridge.addRois = true;
         File dir = null;
         try {
+            ImagePlus sent = Planes.toSend(imp, channel);
+            if (sent == null) return;  // logged
+            boolean stack = Planes.isStack(imp);
             dir = Files.createTempDirectory("nuset").toFile();
             File in = new File(dir, "input.tif"), out = new File(dir, "labels.tif"), rois = new File(dir, "rois.zip");
-            ImagePlus plane = new ImagePlus(imp.getTitle(), imp.getProcessor().duplicate());
-            IJ.saveAsTiff(plane, in.getPath());
+            IJ.saveAsTiff(sent, in.getPath());
             IJ.showStatus("NuSeT: segmenting " + imp.getTitle() + "...");
-            Bridge.Result result = bridge.addRois
-                ? bridge.segment("--input", in.getPath(), "--output", out.getPath(), "--rois", rois.getPath())
-                : bridge.segment("--input", in.getPath(), "--output", out.getPath());
+            List<String> io = new ArrayList<String>(Arrays.asList("--input", in.getPath(), "--output", out.getPath()));
+            if (bridge.addRois) io.addAll(Arrays.asList("--rois", rois.getPath()));
+            if (stack) io.addAll(Arrays.asList(Planes.voxelSize(imp)));
+            Bridge.Result result = bridge.segment(io.toArray(new String[0]));
             if (result.exitCode != 0 || result.json.isEmpty()) {
                 // one "NuSeT error:" line is in the Log; a dialog too for someone at the menu
                 if (fromDialog && !GraphicsEnvironment.isHeadless() && Interpreter.getInstance() == null)
@@ -77,22 +91,29 @@ public class NuSeT_Segment implements PlugIn {
             }
             ImagePlus labels = openLabels(out);
             if (labels == null) return;  // logged
+            if (stack) Planes.shapeLike(labels, imp);
             labels.setTitle(Labels.uniqueTitle(imp.getShortTitle() + "-labels"));
             labels.setCalibration(imp.getCalibration().copy());
             Labels.colour(labels);
-            IJ.log("NuSeT: " + Bridge.field(result.json.get(0), "nuclei") + " nuclei in " + imp.getTitle()
-                + " (" + Bridge.field(result.json.get(0), "seconds") + " s)");
+            String json = result.json.get(0);
+            IJ.log("NuSeT: " + Bridge.field(json, "nuclei") + (imp.getNFrames() > 1 ? " tracks" : " nuclei") + " in "
+                + imp.getTitle() + " (" + (stack ? stackSummary(imp) + "; " : "") + Bridge.field(json, "seconds")
+                + " s)");
             if (bridge.addRois) {
                 try {
                     if (roiZip.length() > 0) saveRois(rois, new File(roiZip));
-                    else addRois(imp, Bridge.readRois(rois.getPath()), bridge.keepRois);
+                    else {
+                        List<Roi> found = Bridge.readRois(rois.getPath());
+                        if (stack) Planes.position(found, imp);
+                        addRois(imp, found, bridge.keepRois);
+                    }
                 } catch (IOException e) {  // the labels still open; say what happened to the ROIs
                     IJ.log("NuSeT error: the ROIs could not be " + (roiZip.length() > 0 ? "saved to '" + roiZip
                         + "'" : "read") + ": " + e.getMessage());
                 }
             }
             labels.show();
-            IJ.showStatus("NuSeT: " + Bridge.field(result.json.get(0), "nuclei") + " nuclei");
+            IJ.showStatus("NuSeT: " + Bridge.field(json, "nuclei") + " nuclei");
         } catch (RuntimeException e) {
             if (Macro.MACRO_CANCELED.equals(e.getMessage())) throw e;  // the user stopped the macro: ImageJ's own
             IJ.log("NuSeT error: " + e);
@@ -101,6 +122,26 @@ public class NuSeT_Segment implements PlugIn {
         } finally {
             if (dir != null) { for (File f : dir.listFiles()) f.delete(); dir.delete(); }
         }
+    }
+
+    /** "31 slices, nuclei joined in 3-D", "40 frames, labels = track ids", or both. */
+    static String stackSummary(ImagePlus imp) {
+        int slices = imp.getNSlices(), frames = imp.getNFrames();
+        String z = slices > 1 ? slices + " slices, nuclei joined in 3-D" : "";
+        String t = frames > 1 ? frames + " frames, labels = track ids" : "";
+        return z + (z.length() > 0 && t.length() > 0 ? "; " : "") + t;
+    }
+
+    /** The channel typed (a whole number >= 0), or one "NuSeT error:" line and an IllegalArgumentException. */
+    static int channel(String typed) {
+        String v = typed.trim();
+        try {
+            double number = Double.parseDouble(v);
+            if (number >= 0 && number == Math.rint(number) && number < Integer.MAX_VALUE) return (int) number;
+        } catch (NumberFormatException e) { /* refused below */ }
+        String message = "'channel=" + v + "': give a channel number (1 = the first) or 0 for the current channel";
+        IJ.log("NuSeT error: " + message);
+        throw new IllegalArgumentException(message);
     }
 
     /**
@@ -153,7 +194,8 @@ public class NuSeT_Segment implements PlugIn {
                 List<Integer> earlier = new java.util.ArrayList<Integer>();
                 for (int i = 0; i < manager.getCount(); i++) {
                     String name = manager.getName(i);
-                    if (name != null && name.startsWith(prefix) && name.substring(prefix.length()).matches("\\d{4,}"))
+                    if (name != null && name.startsWith(prefix)
+                            && name.substring(prefix.length()).matches("\\d{4,}(-z\\d+)?(-t\\d+)?"))
                         earlier.add(i);
                 }
                 if (!earlier.isEmpty()) {
