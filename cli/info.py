@@ -19,6 +19,7 @@ def info(model, device) -> None:
 
     import nuset_engine
     from nuset_engine import default_model_path
+    from nuset_engine.colour import model_input
 
     segmenter = load_segmenter(model, device)
     lines = [
@@ -27,6 +28,7 @@ def info(model, device) -> None:
         f"  architecture: U-Net + RPN, channels per level {'/'.join(map(str, segmenter.net.config.widths))}, "
         f"{sum(p.numel() for p in segmenter.net.parameters()):,} parameters",
         f"  training nucleus size: {segmenter.training_nucleus_size:.1f} px",
+        f"  input: {model_input(segmenter.metadata).description}",
         *model_lines(segmenter.metadata, segmenter.postprocessing),
         f"device: {segmenter.device}" + (f" ({torch.cuda.get_device_name()})" if segmenter.device.type == "cuda" else ""),
         f"threads: {torch.get_num_threads()}",

@@ -6,6 +6,10 @@ import sys
 import click
 
 
+#: nuset_engine.train.TRAINABLE_INPUTS (written out: the engine imports torch; a test checks they agree)
+INPUTS = ["fluorescence", "brightfield", "hed", "rgb-inverted"]
+
+
 def _words(value) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -19,7 +23,7 @@ def _default(name: str) -> str:
     from nuset_engine.train import ARCHITECTURE, FINE_TUNING, TrainConfig
 
     scratch = _words(TrainConfig.__dataclass_fields__[name].default)
-    if name in ARCHITECTURE or name == "normalization":
+    if name in ARCHITECTURE or name in ("normalization", "input"):
         return f"{scratch} (the shipped model's); with --from: the parent's"
     if name in FINE_TUNING:
         return f"{scratch} (the shipped model's recipe); with --from: {_words(FINE_TUNING[name])} (fine-tuning)"
@@ -97,6 +101,11 @@ def recipe_option(*decls, **kwargs):
 @recipe_option("--ema-decay", type=click.FloatRange(0, 1, max_open=True),
                help="Validate and save an exponential moving average of the weights with this decay per step "
                     "(0 saves the weights as trained).")
+@recipe_option("--input", type=click.Choice(INPUTS),
+               help="The images the model will take: fluorescence (gray, nuclei bright), brightfield (gray, nuclei "
+                    "dark: inverted), hed (RGB H&E: haematoxylin plane) or rgb-inverted (RGB H&E: inverted "
+                    "luminance). Training images must be of that kind; the model file records it, and segmenting "
+                    "then checks each image against it.")
 @recipe_option("--tune-postprocessing/--no-tune-postprocessing",
                help="At the end, choose the model's min score and min size fraction on the validation images "
                     "(stored in the model file as its defaults).")

@@ -29,6 +29,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from .anchors import anchor_base_size
+from .colour import INPUT_KINDS, input_metadata, model_input
 from .data import NuSeTDataset
 from .io import atomic_write
 from .losses import nuset_loss
@@ -38,7 +39,7 @@ from .segmenter import Segmenter, resolve_device
 from .synthetic import synthetic_dataset
 from .validation import TrainingData, choose_postprocessing, training_data, validate
 
-__all__ = ["TrainConfig", "FINE_TUNING", "ARCHITECTURE", "ArchitectureMismatch", "TrainingProgress",
+__all__ = ["TrainConfig", "FINE_TUNING", "ARCHITECTURE", "TRAINABLE_INPUTS", "ArchitectureMismatch", "TrainingProgress",
            "parent_model_path", "ema_update", "train"]
 
 #: What fine-tuning changes from the from-scratch recipe (the shipped model's).
@@ -54,6 +55,9 @@ __all__ = ["TrainConfig", "FINE_TUNING", "ARCHITECTURE", "ArchitectureMismatch",
 #: 0.44 and 1e-3 cosine 0.44, crops of 128 pixels 0.44 and of 256 0.41.
 FINE_TUNING = dict(epochs=20, steps_per_epoch=40, crop_size=128, lr=2e-4, lr_schedule="constant",
                    synthetic_ratio=0.0, matched_scale_fraction=0.5, ema_decay=0.0, patience=5)
+
+#: The input kinds a model can be trained for (its network takes one plane).
+TRAINABLE_INPUTS = tuple(name for name in INPUT_KINDS if name != "rgb")
 
 #: The fields a fine-tuned model takes from its parent and may not change.
 ARCHITECTURE = ("base_width", "width_multipliers", "distance")
@@ -72,7 +76,14 @@ class TrainConfig:
     ``"strips"`` (a held-out strip of every image, :func:`~nuset_engine.validation.hold_out_strips`)
     or ``"auto"`` (strips when the split leaves fewer than 2 validation or 5
     training images). ``tune_postprocessing``: choose the model's
-    post-processing defaults on the validation images at the end."""
+    post-processing defaults on the validation images at the end.
+    ``input``: the images the model takes (:data:`~nuset_engine.colour.INPUT_KINDS`
+    but ``"rgb"``): the network trains and validates on the planes that kind's
+    transform makes of them (e.g. the haematoxylin plane of an H&E image for
+    ``"hed"``), and the model file records the kind, so that it is given the
+    images as they are. ``"fluorescence"`` reads RGB files as luminance, as
+    before input kinds existed; fine-tuning keeps the parent's kind unless
+    another is given."""
 
     images: str
     labels: str
@@ -102,6 +113,7 @@ class TrainConfig:
     minutes: float | None = None
     patience: int = 0
     tune_postprocessing: bool = True
+    input: str = "fluorescence"
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
@@ -126,6 +138,7 @@ class TrainConfig:
         net, metadata = load_model(path)
         inherited = {name: getattr(net.config, name) for name in ARCHITECTURE}
         inherited["normalization"] = metadata.get("training", {}).get("normalization", "both")
+        inherited["input"] = model_input(metadata).name
         config = cls(images, labels, output, parent=parent, **{**FINE_TUNING, **inherited, **changes})
         _check_architecture(config, net.config, path)
         return config
@@ -161,6 +174,9 @@ class TrainConfig:
             raise ValueError(f"patience must be 0 (no early stop) or more epochs, got {self.patience}")
         if self.validation not in ("auto", "images", "strips"):
             raise ValueError(f"validation must be 'auto', 'images' or 'strips', got {self.validation!r}")
+        if self.input not in TRAINABLE_INPUTS:
+            raise ValueError(f"input must be one of {', '.join(TRAINABLE_INPUTS)}, got {self.input!r}"
+                             + (" (3-channel networks are not supported yet)" if self.input == "rgb" else ""))
 
 
 class ArchitectureMismatch(ValueError):
@@ -374,6 +390,7 @@ def _metadata(config: TrainConfig, data: TrainingData, parent: _Parent | None, n
               device) -> dict:
     """What the model file says of its training (more is added as it goes)."""
     metadata = {
+        "input": input_metadata(config.input),
         "training": asdict(config),
         "nucleus_size": nucleus_size,
         "data_nucleus_size": data_size,
@@ -413,7 +430,7 @@ class _Run:
             losses, steps, lr = self.train_epoch(t0)
             model = self.ema.module if self.ema is not None else self.net
             model.eval()
-            scores = validate(Segmenter(model, self.metadata, self.device), self.validation)
+            scores = validate(_plane_segmenter(model, self.metadata, self.device), self.validation)
             state.wall += time.time() - t0
             self.record(model, losses, steps, lr, scores)
             state.epoch += 1
@@ -480,6 +497,12 @@ class _Run:
         atomic_write(out / "last.ckpt", lambda tmp: torch.save(payload, tmp))
 
 
+def _plane_segmenter(net, metadata: dict, device) -> Segmenter:
+    """A segmenter of the run's validation samples: planes already made by
+    the model's input transform, so its ``"input"`` entry is left out."""
+    return Segmenter(net, {k: v for k, v in metadata.items() if k != "input"}, device)
+
+
 def _finish(path: Path, config: TrainConfig, state: _State, stopped: str, samples, device, log) -> Path:
     """Add to the best model's metadata how the run went and, with
     ``config.tune_postprocessing``, the post-processing defaults chosen on
@@ -492,7 +515,7 @@ def _finish(path: Path, config: TrainConfig, state: _State, stopped: str, sample
     metadata.update(stopped=stopped, epochs_run=state.epoch, minutes=round(state.wall / 60, 2))
     if config.tune_postprocessing:
         # from the parent's defaults (carried in the metadata), else the engine's fallbacks
-        values, search = choose_postprocessing(Segmenter(net, metadata, device), samples)
+        values, search = choose_postprocessing(_plane_segmenter(net, metadata, device), samples)
         metadata.update(postprocessing=values, postprocessing_search=search)
         log("post-processing defaults chosen on the validation images: "
             + ", ".join(f"{k}={v:g}" for k, v in values.items()))

@@ -78,10 +78,12 @@ def training_data(config, log: Callable[[str], None]) -> TrainingData:
     :data:`MIN_VALIDATION_IMAGES` validation or :data:`MIN_TRAINING_IMAGES`
     training images."""
     pairs = find_pairs(config.images, config.labels)
+    # images as the planes the model's input transform makes (fluorescence: as before input kinds, RGB as luminance)
+    kind = None if config.input == "fluorescence" else config.input
     train_pairs, val_pairs = split_pairs(pairs, config.validation_fraction)
     few = len(val_pairs) < MIN_VALIDATION_IMAGES or len(train_pairs) < MIN_TRAINING_IMAGES
     if config.validation == "strips" or (config.validation == "auto" and few):
-        samples = load_pairs(pairs)
+        samples = load_pairs(pairs, kind)
         real, val = hold_out_strips(samples)
         val = val[: config.max_validation_images]  # None: all
         ids = [p[0] for p in pairs]
@@ -98,8 +100,8 @@ def training_data(config, log: Callable[[str], None]) -> TrainingData:
     method = (f"held-out images: {len(val_pairs)} of {len(pairs)} images by the fixed id hash split "
               f"(sha1(id)[:8]/2**32 < {config.validation_fraction})")
     log(f"validating on {len(val_pairs)} held-out images; {len(train_pairs)} training images")
-    return TrainingData([p[0] for p in train_pairs], [p[0] for p in val_pairs], load_pairs(train_pairs),
-                 load_pairs(val_pairs), method)
+    return TrainingData([p[0] for p in train_pairs], [p[0] for p in val_pairs], load_pairs(train_pairs, kind),
+                 load_pairs(val_pairs, kind), method)
 
 
 def validate(segmenter: Segmenter, samples, two_pass: bool | None = None, watershed: bool = True,

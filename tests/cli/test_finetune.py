@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
+import tifffile
 from click.testing import CliRunner
 
 from nuset_cli.main import cli
+from nuset_cli.train import INPUTS
 from nuset_engine.model_io import model_checksum
+from nuset_engine.train import TRAINABLE_INPUTS
+from tests.conftest import REAL_DATA
 from tests.engine.test_finetune import LARGE_NUCLEI, link_images
+
+HE = REAL_DATA / "dsb2018_stage1_train_nonfluo"
 
 
 @pytest.fixture
@@ -90,3 +96,35 @@ def test_help_names_each_recipes_defaults(runner):
     assert "--from default|MODEL_FILE" in text
     assert "[default: 0.001 (the shipped model's recipe); with --from: 0.0002 (fine-tuning)]" in text
     assert "[default: 8 (the shipped model's); with --from: the parent's]" in text
+
+
+@pytest.mark.slow
+def test_a_histology_model_is_trained_for_rgb_images_and_takes_them_as_they_are(runner, tmp_path):
+    """--input hed: the network trains on haematoxylin planes of real H&E
+    tiles, the file records the input, and the model then takes RGB files
+    (and refuses gray ones)."""
+    tiles = sorted(p.name for p in (HE / "images").glob("*.tif") if tifffile.imread(p).ndim == 3)  # not brightfield
+    assert len(tiles) == 4
+    for sub in ("images", "labels"):
+        (tmp_path / sub).mkdir()
+        for name in tiles[:3]:
+            (tmp_path / sub / name).symlink_to(HE / sub / name)
+    result = train(runner, tmp_path, "--from", "default", "--input", "hed", "--epochs", "1", "--steps-per-epoch", "4",
+                   "--batch-size", "4")
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "run" / "model.nuset.pt"
+    info = runner.invoke(cli, ["info", "--model", str(model), "--device", "cpu"])
+    assert "input: a histology model (RGB H&E images, haematoxylin plane)" in info.output, info.output
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["segment", str(HE / "images" / tiles[3]), "--model", str(model), "-o", str(out),
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*_labels.tif"))) == 1
+    gray = REAL_DATA / "stardist_wheel_dsb2018_example"
+    result = runner.invoke(cli, ["segment", str(next((gray / "images").glob("*.tif"))), "--model", str(model), "-o",
+                                 str(tmp_path / "gray"), "--device", "cpu"])
+    assert result.exit_code != 0 and "needs (H, W, 3) RGB" in result.output, result.output
+
+
+def test_rgb_inputs_offered_for_training_are_the_engines():
+    assert INPUTS == list(TRAINABLE_INPUTS)
