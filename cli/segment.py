@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
-from ._common import in_cli_terms, input_option, load_config, segment_options, split_params
+from nuset_engine.options import option
+
+from ._common import click_option, in_cli_terms, input_option, load_config, segment_options, split_params
 
 RUN_FILES = ("summary.csv", "nuset_run.json")  # per run, in the --output folder
 
@@ -46,13 +48,16 @@ def _check_output_folder(output: Path, replace_run_files: bool) -> None:
                    "T, Z, C, S, Y, X, e.g. ZYX or TZCYX. Z-stacks and time-lapses are segmented plane by plane.")
 @click.option("--voxel-size", type=(click.FloatRange(min=0, min_open=True),) * 3, default=None,
               metavar="Z Y X", help="Voxel size of stacks in microns (default: from TIFF metadata).")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs (and an earlier run's summary).")
-@click.option("--resume", is_flag=True, help="Skip images whose outputs are all present.")
+@click_option(option("divisions"))
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (and an earlier run's summary); an "
+              "interrupted stack or time-lapse starts again from its first frame.")
+@click.option("--resume", is_flag=True, help="Skip images whose outputs are all present. (An interrupted stack or "
+              "time-lapse always continues from its last finished frame when run again with the same options.)")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Run on a local Dask cluster with this many processes.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @segment_options
-def segment(inputs, output, recursive, channel, rois, measurements, overlay, pixel_size, axes, voxel_size, overwrite,
-            resume, workers, scheduler, model, device, backend, **options) -> None:
+def segment(inputs, output, recursive, channel, rois, measurements, overlay, pixel_size, axes, voxel_size, divisions,
+            overwrite, resume, workers, scheduler, model, device, backend, **options) -> None:
     """Segment nuclei in INPUTS (image files, folders or glob patterns).
 
     Per image: <name>_labels.tif (uint16 labels, 0 = background) and the
@@ -64,7 +69,10 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
     <name>_labels.tif is an ImageJ hyperstack of 3-D labels (voxel size
     kept) and --measurements writes volumes, centroids and extents; the
     nuclei of time-lapses are tracked (<name>_tracks.csv; labels are track
-    ids). See docs/cli.md, "Stacks and time-lapses".
+    ids; --divisions links daughters to their mother). A stack or
+    time-lapse interrupted (Ctrl-C, killed) continues from its last
+    finished frame when the command is run again. See docs/cli.md, "Stacks
+    and time-lapses".
     """
     from nuset_engine import ModelFileError
     from nuset_engine.batch import BatchOptions, plan_jobs, preload, run_batch, write_run_record, write_summary
@@ -79,7 +87,8 @@ def segment(inputs, output, recursive, channel, rois, measurements, overlay, pix
     try:
         batch = BatchOptions(model=model, device=device, backend=backend, params=params, channel=channel, rois=rois,
                              measurements=measurements, overlay=overlay, pixel_size=pixel_size,
-                             overwrite=overwrite, resume=resume, axes=axes, voxel_size=voxel_size)
+                             overwrite=overwrite, resume=resume, axes=axes, voxel_size=voxel_size,
+                             divisions=divisions)
         preload(batch)
     except (ModelFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -86,6 +86,10 @@ class BatchOptions:
         and joined in 3-D (:mod:`nuset_engine.volumes`).
     voxel_size : tuple of 3 float, optional
         ``(z, y, x)`` microns of stacks; default: from the TIFF's metadata.
+    divisions : bool, default False
+        Link the daughters of a dividing nucleus to their mother in the
+        tracks of time-lapses (``parent_track_id``;
+        :func:`~nuset_engine.tracking.track_series`).
     """
 
     model: str | None = None
@@ -103,6 +107,7 @@ class BatchOptions:
     tiled_tiff: bool = True
     axes: str | None = None
     voxel_size: tuple[float, float, float] | None = None
+    divisions: bool = False
 
     def __post_init__(self):
         if not isinstance(self.params, SegmentOptions):
@@ -241,11 +246,12 @@ def process_job(job: Job, options: BatchOptions, phrase: Callable[[BaseException
     if skipped is not None:
         return skipped
     t0 = time.perf_counter()
-    scratch = Path(job.prefix + OUTPUT_SUFFIXES["labels"])
-    scratch = scratch.parent / f".{scratch.name}.scratch.npy"
+    scratch, _ = _partial_files(job)
+    stack_job = False
     try:
         if _is_stack_job(job, options):
-            n, mean_size = _stack_job(job, options, scratch)
+            stack_job = True  # its partial work is kept for a rerun, and removed once done
+            n, mean_size = _stack_job(job, options)
             return _row(job, nuclei=n, mean_area=round(mean_size, 2), seconds=round(time.perf_counter() - t0, 3))
         image, labels = _segment_job(job, options, scratch)
         pixel_size = options.pixel_size
@@ -264,7 +270,8 @@ def process_job(job: Job, options: BatchOptions, phrase: Callable[[BaseException
     finally:
         labels = None  # release the memory map before its file goes
         try:
-            scratch.unlink(missing_ok=True)
+            if not stack_job:
+                scratch.unlink(missing_ok=True)
         except OSError:  # an unusable output folder: the error above says so
             pass
     return _row(job, nuclei=n, mean_area=round(mean_area, 2), seconds=round(time.perf_counter() - t0, 3))
@@ -292,10 +299,20 @@ def _check_outputs(job: Job, options: BatchOptions) -> dict | None:
         return _row(job, status="skipped (complete)", nuclei=int(labels.max(initial=0)))
     if existing and not (options.overwrite or options.resume):
         raise OutputExistsError(existing[0], resumable=True)
+    kept = set(_partial_files(job))  # a stack's frames done so far: the stack path decides
     for target in targets:  # temp files of a run that was killed mid-write
         for stale in target.parent.glob(f".{target.name}.*"):
-            stale.unlink(missing_ok=True)
+            if stale not in kept:
+                stale.unlink(missing_ok=True)
     return None
+
+
+def _partial_files(job: Job) -> tuple[Path, Path]:
+    """The hidden files beside an image's labels that hold work in progress:
+    the memory-mapped scratch labels, and (for stacks) the record of the
+    frames done in them (``.<name>_labels.tif.scratch.npy``, ``.resume.json``)."""
+    labels = Path(job.prefix + OUTPUT_SUFFIXES["labels"])
+    return labels.parent / f".{labels.name}.scratch.npy", labels.parent / f".{labels.name}.resume.json"
 
 
 def _segment_job(job: Job, options: BatchOptions, scratch: Path):
@@ -335,44 +352,161 @@ def _is_stack_job(job: Job, options: BatchOptions) -> bool:
     return is_stack(job.source, options.axes)
 
 
-def _stack_job(job: Job, options: BatchOptions, scratch: Path) -> tuple[int, float]:
+def _stack_job(job: Job, options: BatchOptions) -> tuple[int, float]:
     """Segment a Z-stack or time-lapse (:func:`~nuset_engine.volumes.segment_series`)
-    into an ImageJ hyperstack of labels (and 3-D measurements); planes are
-    read one at a time and the labels kept in a memory-mapped scratch file.
-    A time-lapse's nuclei are tracked (``<prefix>_tracks.csv``) and labelled
-    by track id.
+    into an ImageJ hyperstack of labels (and 3-D measurements).
+
+    Planes are read one at a time; the labels go to a scratch file on disk,
+    a frame at a time (:class:`_FrameFile`), so that memory holds about one
+    frame and the tracks table however long the time-lapse. A time-lapse's
+    nuclei are tracked (``<prefix>_tracks.csv``) and labelled by track id as
+    the labels are written. The scratch file and a record of the frames
+    done in it stay beside the output until the image is done: a run
+    interrupted (Ctrl-C, killed, an error) and started again with the same
+    input and segmentation options continues after the last frame done
+    (:func:`_resume_point`).
     Returns the number of nuclei (tracks of a time-lapse) and their mean
     size (voxels; pixels for time-lapses of single planes)."""
     from .stacks import open_stack, write_stack_labels
-    from .tracking import track_series, write_tracks
+    from .tracking import track_nuclei, write_tracks
     from .volumes import measure_objects_3d, segment_series, write_measurements_3d
 
     if options.rois or options.overlay:
         raise ValueError(f"{job.source}: ROIs and overlays are made for 2-D images, not for stacks; segment "
                          "stacks without them")
     stack = open_stack(job.source, options.axes, options.channel, options.voxel_size)
-    tracks = Path(job.prefix + OUTPUT_SUFFIXES["tracks"])
-    if stack.n_frames > 1 and tracks.exists() and not (options.overwrite or options.resume):
-        raise OutputExistsError(tracks, resumable=True)
-    shape = (stack.n_frames, stack.n_planes, *stack.plane_shape)
-    scratch.parent.mkdir(parents=True, exist_ok=True)
-    out = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint32, shape=shape)
-    segment_series(_segmenter(options), stack, options.params, out=out)
-    if stack.n_frames > 1:  # labels become track ids
-        write_tracks(tracks, track_series(out, stack.voxel_size))
-    rows = []
-    for t in range(stack.n_frames):
-        frame = {"frame": t} if stack.n_frames > 1 else {}
-        rows += [frame | row for row in measure_objects_3d(out[t], stack.voxel_size)]
+    tracks_path = Path(job.prefix + OUTPUT_SUFFIXES["tracks"])
+    n_frames = stack.n_frames
+    if n_frames > 1 and tracks_path.exists() and not (options.overwrite or options.resume):
+        raise OutputExistsError(tracks_path, resumable=True)
+    shape = (n_frames, stack.n_planes, *stack.plane_shape)
+    scratch, record_path = _partial_files(job)
+    key = _resume_key(job, options, stack)
+    done, diameter = _resume_point(scratch, record_path, key, options.overwrite)
+    if n_frames > 1:
+        store = _FrameFile(scratch, shape, create=done == 0)
+    else:  # one Z-stack: memory-mapped whole, for its 3-D join in slabs (volumes.join_watershed)
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        store = np.lib.format.open_memmap(scratch, mode="r+" if done else "w+", dtype=np.uint32, shape=shape)
+
+    def finished(t: int, used_diameter):
+        if isinstance(store, np.memmap):
+            store.flush()  # on disk before the record says the frame is done
+        _write_record(record_path, key | {"frames_done": t + 1, "nucleus_diameter": used_diameter})
+
+    known = {"nucleus_diameter": diameter} if diameter else {}
+    segment_series(_segmenter(options), stack, options.params, out=store, frames=range(done, n_frames),
+                   on_frame=finished, **known)
+    if n_frames > 1:  # labels become track ids
+        tracks = track_nuclei(store, stack.voxel_size, divisions=options.divisions)
+        write_tracks(tracks_path, tracks.rows())
+        relabel = tracks.relabel
+    else:
+        tracks, relabel = None, (lambda frame, t: frame)
+
+    def measured():
+        for t in range(n_frames):
+            frame = {"frame": t} if n_frames > 1 else {}
+            yield from (frame | row for row in measure_objects_3d(relabel(store[t], t), stack.voxel_size))
+
+    if tracks is not None:  # a time-lapse: its tracks, and the mean size of their nuclei
+        nuclei, mean_size = tracks.n_tracks, float(tracks.table["size"].mean()) if len(tracks.table) else 0.0
+    else:
+        rows = list(measured())
+        nuclei, mean_size = len(rows), (sum(r["volume"] for r in rows) / len(rows) if rows else 0.0)
     if options.measurements:
-        write_measurements_3d(job.prefix + OUTPUT_SUFFIXES["measurements"], rows, stack.voxel_size,
-                              frames=stack.n_frames > 1)
-    axes = "T" * (stack.n_frames > 1) + "Z" * (stack.n_planes > 1) + "YX"
-    labels = out.reshape([n for n in shape[:2] if n > 1] + list(stack.plane_shape))
+        write_measurements_3d(job.prefix + OUTPUT_SUFFIXES["measurements"], measured() if tracks else rows,
+                              stack.voxel_size, frames=n_frames > 1)
+    axes = "T" * (n_frames > 1) + "Z" * (stack.n_planes > 1) + "YX"
+    labels = _LabelPlanes(store, relabel, [n for n in shape[:2] if n > 1] + list(stack.plane_shape))
     write_stack_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, stack.voxel_size, overwrite=True, axes=axes)
-    del labels, out
-    nuclei = len({r["label"] for r in rows})  # of a time-lapse: its tracks
-    return nuclei, (sum(r["volume"] for r in rows) / len(rows) if rows else 0.0)
+    del labels, store  # release a memory map before its file goes
+    scratch.unlink(missing_ok=True)
+    record_path.unlink(missing_ok=True)
+    return nuclei, mean_size
+
+
+class _FrameFile:
+    """``(T, Z, H, W)`` uint32 labels in a ``.npy`` file, written and read a
+    frame at a time: ``store[t] = frame``, ``store[t]`` (a copy in memory).
+    The file is mapped only for each access, so that resident memory holds
+    one frame, not the pages of every frame touched (a 500-frame time-lapse
+    of 1 MP frames is 2 GB of labels)."""
+
+    def __init__(self, path: Path, shape: tuple, create: bool):
+        self.path, self.shape = Path(path), tuple(shape)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            np.lib.format.open_memmap(self.path, mode="w+", dtype=np.uint32, shape=self.shape)  # zeros, unmapped
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        mapped = np.load(self.path, mmap_mode="r")
+        frame = np.array(mapped[t])
+        del mapped
+        return frame
+
+    def __setitem__(self, t: int, frame) -> None:
+        mapped = np.load(self.path, mmap_mode="r+")
+        mapped[t] = frame
+        mapped.flush()  # on disk before the record says the frame is done
+        del mapped
+
+
+class _LabelPlanes:
+    """A :class:`_FrameFile`'s labels, relabelled frame by frame
+    (``relabel(frame, t)``), as :func:`~nuset_engine.stacks.write_stack_labels`
+    takes them: ``shape``, and ``reshape(-1, H, W)`` giving the planes,
+    read one frame at a time each time they are iterated."""
+
+    def __init__(self, store: _FrameFile, relabel, shape):
+        self.store, self.relabel, self.shape = store, relabel, tuple(shape)
+
+    def reshape(self, *shape):
+        return self  # iterated as planes
+
+    def __len__(self) -> int:
+        return self.store.shape[0] * self.store.shape[1]
+
+    def __iter__(self):
+        for t in range(self.store.shape[0]):
+            yield from self.relabel(self.store[t], t)
+
+
+def _resume_key(job: Job, options: BatchOptions, stack) -> dict:
+    """What the frames in a scratch file depend on: the input file (path,
+    size, modification time), how it is read, the model and its options.
+    Tracking and output options are not in it: they act after the frames."""
+    stat = os.stat(job.source)
+    params = asdict(options.params)
+    params.pop("scratch_dir", None)
+    key = {"source": os.path.abspath(job.source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+           "shape": [stack.n_frames, stack.n_planes, *stack.plane_shape], "axes": stack.axes,
+           "channel": options.channel, "voxel_size": stack.voxel_size, "params": params,
+           "model_sha256": _segmenter_checksum(options.model), "device": options.device,
+           "backend": options.backend}
+    return json.loads(json.dumps(key))  # as read back from the record
+
+
+def _resume_point(scratch: Path, record_path: Path, key: dict, overwrite: bool) -> tuple[int, float | None]:
+    """``(frames done, nucleus diameter)`` of an earlier, interrupted run
+    that the scratch file holds, or ``(0, None)``: nothing to continue, a
+    record that does not match ``key`` (another input, other options), or
+    ``overwrite`` (start again); the stale files are then removed."""
+    try:
+        record = json.loads(record_path.read_text())
+        done = int(record.pop("frames_done"))
+        diameter = record.pop("nucleus_diameter")
+    except (OSError, ValueError, KeyError, TypeError):
+        record, done, diameter = None, 0, None
+    if overwrite or record != key or not scratch.is_file() or done <= 0:
+        record_path.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
+        return 0, None
+    return done, diameter
+
+
+def _write_record(path: Path, record: dict) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(record)))
 
 
 def _chunks(labels, rows: int = 1024):

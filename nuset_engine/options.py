@@ -26,7 +26,8 @@ import os
 import textwrap
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Option", "OptionError", "SegmentOptions", "SEGMENT_OPTIONS", "INPUT_OPTIONS", "OPTIONS", "HOSTS",
+__all__ = ["Option", "OptionError", "SegmentOptions", "SEGMENT_OPTIONS", "INPUT_OPTIONS", "TRACK_OPTIONS",
+           "OPTIONS", "HOSTS",
            "option", "options_from", "AUTO_TILE_SIZE", "MIN_TILE_SIZE", "DEFAULT_MARGIN", "MIN_CORE"]
 
 #: Where an option can be set: the click CLI, the CellProfiler module, the
@@ -297,7 +298,15 @@ INPUT_OPTIONS: tuple[Option, ...] = (
            default_means="none; a multi-channel image needs one", hosts=("cli", "pyimagej")),
 )
 
-OPTIONS: tuple[Option, ...] = SEGMENT_OPTIONS + INPUT_OPTIONS
+#: Options of tracking the nuclei of time-lapses (nuset_engine/tracking.py).
+TRACK_OPTIONS: tuple[Option, ...] = (
+    Option("divisions", "flag", False, "Time-lapses: link the daughters of a dividing nucleus to their mother "
+           "(parent_track_id in the tracks table). Off: every track is a nucleus on its own, as real nuclei "
+           "that only move can get spurious parent links.", note="link daughters to their mother",
+           hosts=("cli",)),
+)
+
+OPTIONS: tuple[Option, ...] = SEGMENT_OPTIONS + INPUT_OPTIONS + TRACK_OPTIONS
 
 
 def option(name: str) -> Option:

@@ -300,10 +300,11 @@ def segment_stack(segmenter, stack: StackReader, t: int = 0, options: SegmentOpt
 
 
 def segment_series(segmenter, stack: StackReader, options: SegmentOptions | None = None, *,
-                   out: np.ndarray | None = None, **overrides) -> np.ndarray:
+                   out: np.ndarray | None = None, frames=None, on_frame=None, **overrides) -> np.ndarray:
     """Segment every frame of a stack: Z-stacks with :func:`segment_stack`,
     single planes in 2-D; one nucleus size (estimated on the first frame)
-    for all frames. Frames are read and segmented one at a time.
+    for all frames. Frames are read and segmented one at a time, and each
+    is stored in ``out`` whole, by ``out[t] = frame``.
 
     Parameters
     ----------
@@ -312,24 +313,43 @@ def segment_series(segmenter, stack: StackReader, options: SegmentOptions | None
     options : SegmentOptions, optional
         As for :func:`segment_stack`, with keyword ``overrides``.
     out : numpy.ndarray, optional
-        ``(T, Z, H, W)`` uint32, zero-filled, for the labels.
+        ``(T, Z, H, W)`` uint32, zero-filled, for the labels (a memory map:
+        Z-stacks are joined on it in slabs); or anything that stores a
+        ``(Z, H, W)`` frame by ``out[t] = frame`` (a store on disk, so that
+        a long time-lapse needs the memory of one frame).
+    frames : iterable of int, optional
+        The frames to segment (default: all); the others are left in ``out``
+        as they are (a resumed run segments only those it lacks).
+    on_frame : callable, optional
+        Called as ``on_frame(t, nucleus_diameter)`` once frame ``t`` is in
+        ``out``, with the nucleus diameter used for all frames (``None``:
+        each frame estimated its own); given back as ``nucleus_diameter``,
+        a resumed run skips the estimate.
 
     Returns
     -------
     numpy.ndarray
-        ``(T, Z, H, W)`` uint32 labels; each frame's nuclei numbered 1..N.
+        ``out``: ``(T, Z, H, W)`` uint32 labels; each frame's nuclei numbered 1..N.
     """
     options = options_from(None if options is None else asdict(options), **overrides)
     if out is None:
         out = np.zeros((stack.n_frames, stack.n_planes, *stack.plane_shape), np.uint32)
+    frames = range(stack.n_frames) if frames is None else list(frames)
+    if not frames:
+        return out
     diameter = estimate_nucleus_diameter(segmenter, stack, 0, options)
     if diameter <= 0:  # the first frame has no nuclei: each frame estimates its own
         diameter = None
-    for t in range(stack.n_frames):
-        if stack.n_planes > 1:
-            segment_stack(segmenter, stack, t, options, out=out[t], nucleus_diameter=diameter)
+    for t in frames:
+        if stack.n_planes > 1:  # into an array's frame directly (a memory map: joined in slabs on disk)
+            target = out[t] if isinstance(out, np.ndarray) else None
+            frame = segment_stack(segmenter, stack, t, options, out=target, nucleus_diameter=diameter)
+            if target is None:
+                out[t] = frame
         else:
-            out[t, 0] = segmenter.segment(stack.plane(0, t), options, nucleus_diameter=diameter)
+            out[t] = segmenter.segment(stack.plane(0, t), options, nucleus_diameter=diameter)[None]
+        if on_frame is not None:
+            on_frame(t, diameter)
     return out
 
 

@@ -82,3 +82,38 @@ def test_stacks_refuse_2d_only_outputs_and_bad_axes(tmp_path):
     assert result.exit_code == 1 and "axes 'ZQX': unknown letter Q" in result.output
     result = segment(tmp_path / "z.tif", "-o", tmp_path / "q", "--axes", "TZYX")
     assert result.exit_code == 1 and "axes 'TZYX' have 4 letters but the image has 3 dimensions" in result.output
+
+
+def dividing_movie(frames: int = 6, at: int = 3, shape=(96, 128)) -> np.ndarray:
+    """A synthetic time-lapse (uint8, blurred disks with noise): a nucleus
+    (radius 9) that divides at frame ``at`` into two (radius 7) moving
+    apart along X, and two neighbours drifting 2 pixels a frame."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    movie = []
+    for t in range(frames):
+        nuclei = [((48, 64), 9)] if t < at else [((48, 64 - 8 - 2 * (t - at)), 7), ((48, 64 + 8 + 2 * (t - at)), 7)]
+        nuclei += [((18, 110 - 2 * t), 8), ((78, 20 + 2 * t), 8)]
+        image = np.zeros(shape)
+        for (y, x), r in nuclei:
+            image[(yy - y) ** 2 + (xx - x) ** 2 <= r**2] = 1
+        image = ndimage.gaussian_filter(image, 1.5) * 180 + 20 + rng.normal(0, 6, shape)
+        movie.append(np.clip(image, 0, 255).astype(np.uint8))
+    return np.stack(movie)
+
+
+def test_divisions_write_parent_links_only_when_asked(tmp_path):
+    pytest.importorskip("laptrack", reason="tracking needs the tracking extra (laptrack)")
+    tifffile.imwrite(tmp_path / "d.tif", dividing_movie(), imagej=True, metadata={"axes": "TYX"})
+    result = segment(tmp_path / "d.tif", "-o", tmp_path / "with", "--divisions")
+    assert result.exit_code == 0, result.output
+    tracks = rows(tmp_path / "with" / "d_tracks.csv")
+    daughters = [r for r in tracks if r["parent_track_id"] != "0"]
+    assert {r["frame"] for r in daughters} == {"3", "4", "5"} and len({r["track_id"] for r in daughters}) == 2
+    (mother,) = {r["parent_track_id"] for r in daughters}
+    assert [r["frame"] for r in tracks if r["track_id"] == mother] == ["0", "1", "2"]
+    result = segment(tmp_path / "d.tif", "-o", tmp_path / "without")
+    assert result.exit_code == 0, result.output
+    assert all(r["parent_track_id"] == "0" for r in rows(tmp_path / "without" / "d_tracks.csv"))

@@ -4,6 +4,7 @@ the StarDist 3-D example (tests/data/stardist3d, BSD-3)."""
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from pathlib import Path
 
@@ -284,3 +285,81 @@ def test_3d_nuclei_are_tracked_across_frames(stardist_truth):
     same = sum(len({int(labels[t][moved[t] == g][0]) for t in range(3)}) == 1 for g in kept)
     assert same == len(kept) > 40
     assert sum(r["parent_track_id"] > 0 for r in rows) <= 3  # no divisions here, a few spurious ones at most
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, as the test double below raises it."""
+
+
+@pytest.fixture
+def frame_calls(monkeypatch):
+    """A test double around the real model (no other way to stop a run at
+    a chosen frame): records the frames segmented (calls without
+    ``return_details``; the nucleus-size estimate asks for details) and,
+    once ``stop_at`` frames are done, interrupts the run as Ctrl-C does."""
+    from nuset_engine import Segmenter
+
+    calls = {"frames": 0, "estimates": 0, "stop_at": None}
+    real = Segmenter.segment
+
+    def segment(self, image, options=None, **kwargs):
+        if kwargs.get("return_details"):
+            calls["estimates"] += 1
+        else:
+            if calls["stop_at"] is not None and calls["frames"] >= calls["stop_at"]:
+                raise Interrupted()
+            calls["frames"] += 1
+        return real(self, image, options, **kwargs)
+
+    monkeypatch.setattr(Segmenter, "segment", segment)
+    return calls
+
+
+def test_an_interrupted_time_lapse_continues_from_its_last_finished_frame(tmp_path, sample, frame_calls):
+    pytest.importorskip("laptrack", reason="tracking needs the tracking extra (laptrack)")
+    from nuset_engine.batch import BatchOptions, Job, process_job
+
+    movie = np.stack([sample[0][:112, 6 * t : 6 * t + 112] for t in range(5)])  # nuclei move 6 pixels a frame
+    tifffile.imwrite(tmp_path / "t.tif", movie, imagej=True, metadata={"axes": "TYX"})
+    options = BatchOptions(device="cpu", measurements=True)
+    whole = Job(str(tmp_path / "t.tif"), str(tmp_path / "whole" / "t"))
+    assert process_job(whole, options)["status"] == "ok" and frame_calls["frames"] == 5
+
+    job = Job(str(tmp_path / "t.tif"), str(tmp_path / "cut" / "t"))
+    frame_calls.update(frames=0, estimates=0, stop_at=3)
+    with pytest.raises(Interrupted):
+        process_job(job, options)
+    out = tmp_path / "cut"
+    assert not (out / "t_labels.tif").exists() and not (out / "t_tracks.csv").exists()
+    scratch, record = out / ".t_labels.tif.scratch.npy", out / ".t_labels.tif.resume.json"
+    assert scratch.is_file() and record.is_file()
+    frame_calls.update(frames=0, estimates=0, stop_at=None)
+    assert json.loads(record.read_text())["frames_done"] == 3
+    row = process_job(job, options)  # the same options: frames 3 and 4 only, the nucleus size as recorded
+    assert row["status"] == "ok" and (frame_calls["frames"], frame_calls["estimates"]) == (2, 0)
+    assert np.array_equal(tifffile.imread(out / "t_labels.tif"), tifffile.imread(tmp_path / "whole" / "t_labels.tif"))
+    for name in ("t_tracks.csv", "t_measurements.csv"):
+        assert (out / name).read_text() == (tmp_path / "whole" / name).read_text()
+    assert not scratch.exists() and not record.exists()
+
+
+def test_an_interrupted_time_lapse_is_not_continued_with_other_options(tmp_path, sample, frame_calls):
+    pytest.importorskip("laptrack", reason="tracking needs the tracking extra (laptrack)")
+    from nuset_engine.batch import BatchOptions, Job, process_job
+
+    movie = np.stack([sample[0][:96, 6 * t : 6 * t + 96] for t in range(4)])
+    tifffile.imwrite(tmp_path / "t.tif", movie, imagej=True, metadata={"axes": "TYX"})
+    job = Job(str(tmp_path / "t.tif"), str(tmp_path / "o" / "t"))
+    frame_calls["stop_at"] = 2
+    with pytest.raises(Interrupted):
+        process_job(job, BatchOptions(device="cpu"))
+    frame_calls.update(frames=0, stop_at=None)
+    assert process_job(job, BatchOptions(device="cpu", params={"min_score": 0.9}))["status"] == "ok"
+    assert frame_calls["frames"] == 4  # all frames again: the partial work was for another min_score
+    frame_calls.update(frames=0, stop_at=2)
+    with pytest.raises(Interrupted):
+        process_job(job, BatchOptions(device="cpu", overwrite=True))
+    tifffile.imwrite(tmp_path / "t.tif", movie[:, ::-1], imagej=True, metadata={"axes": "TYX"})  # another input
+    frame_calls.update(frames=0, stop_at=None)
+    assert process_job(job, BatchOptions(device="cpu", overwrite=True))["status"] == "ok"
+    assert frame_calls["frames"] == 4
