@@ -455,14 +455,11 @@ class _FrameFile:
 class _LabelPlanes:
     """A :class:`_FrameFile`'s labels, relabelled frame by frame
     (``relabel(frame, t)``), as :func:`~nuset_engine.stacks.write_stack_labels`
-    takes them: ``shape``, and ``reshape(-1, H, W)`` giving the planes,
-    read one frame at a time each time they are iterated."""
+    takes planes: ``shape``, and iteration over the planes, reading one
+    frame at a time each time they are iterated."""
 
     def __init__(self, store: _FrameFile, relabel, shape):
         self.store, self.relabel, self.shape = store, relabel, tuple(shape)
-
-    def reshape(self, *shape):
-        return self  # iterated as planes
 
     def __len__(self) -> int:
         return self.store.shape[0] * self.store.shape[1]

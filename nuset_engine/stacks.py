@@ -291,9 +291,12 @@ def write_stack_labels(path: str | Path, labels: np.ndarray, voxel_size=None, ov
     Parameters
     ----------
     path : str or Path
-    labels : numpy.ndarray
+    labels : numpy.ndarray or planes
         ``(Z, H, W)`` (or as ``axes`` says, e.g. ``(T, Z, H, W)`` for ``"TZYX"``)
-        integer labels; written plane by plane.
+        integer labels; written plane by plane. Or, for labels too large to
+        hold, an object with that ``shape`` whose iteration yields the
+        ``(H, W)`` planes in order (iterated twice: for the largest label,
+        then to write).
     voxel_size : tuple of 3 float, optional
         ``(z, y, x)`` microns, kept as the file's spacing and resolution.
     overwrite : bool, default False
@@ -319,7 +322,8 @@ def write_stack_labels(path: str | Path, labels: np.ndarray, voxel_size=None, ov
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
-    planes = labels.reshape(-1, *labels.shape[-2:])
+    # an array's planes, or those an object with a shape yields (iterated twice: largest label, then writing)
+    planes = labels.reshape(-1, *labels.shape[-2:]) if isinstance(labels, np.ndarray) else labels
     largest = max((int(np.max(p, initial=0)) for p in planes), default=0)
     dtype = np.uint16 if largest <= np.iinfo(np.uint16).max else np.float32
     metadata = {"axes": axes}
