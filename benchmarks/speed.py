@@ -40,15 +40,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 16], help="megapixels")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", nargs="+", default=[None], help="model files (default: the shipped model)")
+    parser.add_argument("--model", nargs="+", default=[None], help="model files ('default': the shipped model)")
     parser.add_argument("--passes", choices=["as_trained", "one", "two"], default="as_trained")
     parser.add_argument("--augment", action="store_true", help="test-time augmentation (8 flips/transposes)")
     parser.add_argument("--backends", nargs="+", default=["auto"], help="f32, bf16, auto (side by side)")
     args = parser.parse_args()
     two_pass = {"as_trained": None, "one": False, "two": True}[args.passes]
 
+    models = [None if model in (None, "default") else model for model in args.model]
     segmenters = {(model, name): Segmenter.load(model, device=args.device, backend=name)
-                  for model in args.model for name in args.backends}
+                  for model in models for name in args.backends}
     segmenter = next(iter(segmenters.values()))
     sources = {False: tifffile.imread(nuset_engine.SAMPLE_IMAGE), True: tifffile.imread(HE_TILE)}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {segmenter.device}, passes "
