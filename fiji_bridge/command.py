@@ -139,9 +139,9 @@ def segment_stack_file(input_path, output_path, rois, batch, voxel_size, emit, e
     import time
 
     from nuset_engine.batch import preload
-    from nuset_engine.stacks import open_stack, write_stack_labels
+    from nuset_engine.stacks import open_stack, series_axes, write_stack_labels
 
-    from .hyperstacks import segment_hyperstack, stack_axes
+    from .hyperstacks import segment_hyperstack
     from .rois import write_stack_rois
 
     t0 = time.perf_counter()
@@ -154,7 +154,7 @@ def segment_stack_file(input_path, output_path, rois, batch, voxel_size, emit, e
     except (ValueError, RuntimeError, OSError) as exc:  # the image, the model's input kind, laptrack missing
         error(in_fiji_terms(exc).replace(f"{input_path}: ", ""))
         return 1
-    axes = stack_axes(labels)
+    axes = series_axes(*labels.shape[:2])
     write_stack_labels(output_path, labels.reshape([n for n in labels.shape[:2] if n > 1] + list(labels.shape[2:])),
                        stack.voxel_size, overwrite=True, axes=axes)
     if rois is not None:

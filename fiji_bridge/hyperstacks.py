@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["segment_hyperstack", "stack_axes"]
+__all__ = ["segment_hyperstack"]
 
 
 def segment_hyperstack(segmenter, stack, options=None, **params) -> tuple[np.ndarray, list[dict] | None]:
@@ -51,9 +51,3 @@ def segment_hyperstack(segmenter, stack, options=None, **params) -> tuple[np.nda
     tracks = track_series(labels, stack.voxel_size) if stack.n_frames > 1 else None
     return labels, tracks
 
-
-def stack_axes(labels: np.ndarray) -> str:
-    """The ImageJ axes of ``(T, Z, H, W)`` labels once frames or planes of
-    size 1 are dropped: ``"ZYX"``, ``"TYX"``, ``"TZYX"`` (``"YX"``)."""
-    frames, planes = labels.shape[:2]
-    return "T" * (frames > 1) + "Z" * (planes > 1) + "YX"

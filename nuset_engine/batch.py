@@ -367,7 +367,7 @@ def _stack_job(job: Job, options: BatchOptions) -> tuple[int, float]:
     (:func:`_resume_point`).
     Returns the number of nuclei (tracks of a time-lapse) and their mean
     size (voxels; pixels for time-lapses of single planes)."""
-    from .stacks import open_stack, write_stack_labels
+    from .stacks import open_stack, series_axes, write_stack_labels
     from .tracking import track_nuclei, write_tracks
     from .volumes import measure_objects_3d, segment_series, write_measurements_3d
 
@@ -417,7 +417,7 @@ def _stack_job(job: Job, options: BatchOptions) -> tuple[int, float]:
     if options.measurements:
         write_measurements_3d(job.prefix + OUTPUT_SUFFIXES["measurements"], measured() if tracks else rows,
                               stack.voxel_size, frames=n_frames > 1)
-    axes = "T" * (n_frames > 1) + "Z" * (stack.n_planes > 1) + "YX"
+    axes = series_axes(n_frames, stack.n_planes)
     labels = _LabelPlanes(store, relabel, [n for n in shape[:2] if n > 1] + list(stack.plane_shape))
     write_stack_labels(job.prefix + OUTPUT_SUFFIXES["labels"], labels, stack.voxel_size, overwrite=True, axes=axes)
     del labels, store  # release a memory map before its file goes

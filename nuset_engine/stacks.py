@@ -19,7 +19,8 @@ import tifffile
 
 from .io import atomic_write
 
-__all__ = ["StackReader", "ArrayStack", "open_stack", "parse_axes", "is_stack", "write_stack_labels"]
+__all__ = ["StackReader", "ArrayStack", "open_stack", "parse_axes", "is_stack", "series_axes",
+           "write_stack_labels"]
 
 _KNOWN = "TZCSYX"  # the letters an axes string may use
 _UNKNOWN = "QI"  # tifffile's "the file does not say"
@@ -282,6 +283,12 @@ def is_stack(path: str | Path, axes: str | None = None) -> bool:
     axes = _check_axes(axes, shape, path) if axes else file_axes
     return any(a in "TZ" and n > 1 for a, n in zip(axes, shape))
 
+
+
+def series_axes(n_frames: int, n_planes: int) -> str:
+    """The ImageJ axes of a series' labels with frames and planes of size 1
+    dropped: ``"TZYX"``, ``"TYX"``, ``"ZYX"`` or ``"YX"``."""
+    return "T" * (n_frames > 1) + "Z" * (n_planes > 1) + "YX"
 
 
 def write_stack_labels(path: str | Path, labels: np.ndarray, voxel_size=None, overwrite: bool = False,
